@@ -1,0 +1,145 @@
+"""``asyncio`` and ``uvloop``: the protocol carried by an ``asyncio.Protocol``.
+
+asyncio's transport/protocol layer is itself sans-IO-shaped, so the adapter is thin: bytes
+from ``data_received`` go to the wirecheck protocol, its replies to ``transport.write``.
+What the adapter adds: back-pressure (the transport calls ``pause_writing`` when its buffer
+passes the high-water mark; we then stop reading until ``resume_writing``), half-close
+(``eof_received`` returns True to keep the write side open until the protocol's last bytes
+are flushed, then closes), and an idle timeout per connection.
+
+``uvloop`` is the same code on libuv's loop (``uvloop.new_event_loop``); it is an optional
+dependency, so this module imports it only when that runner is asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Callable, ClassVar
+
+from harness.protocols.base import StreamProtocol
+from harness.runners.base import STOP_GRACE_S, Runner, log
+
+
+class _AsyncioAdapter(asyncio.Protocol):
+    """One connection: asyncio's callbacks mapped onto a wirecheck StreamProtocol."""
+
+    def __init__(
+        self, protocol: StreamProtocol, idle_timeout: float, live: set["_AsyncioAdapter"]
+    ) -> None:
+        self._protocol = protocol
+        self._idle_timeout = idle_timeout
+        self._live = live
+        self._transport: asyncio.Transport | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = transport  # type: ignore[assignment]
+        self._live.add(self)
+        self._reset_idle_timer()
+        self._write(self._protocol.connection_made())
+
+    def data_received(self, data: bytes) -> None:
+        self._reset_idle_timer()
+        self._write(self._protocol.data_received(data))
+
+    def eof_received(self) -> bool:
+        self._write(self._protocol.eof_received())
+        return True  # keep the transport open; _write closes it once the protocol is done
+
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()  # back-pressure: stop reading until drained
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.debug("connection ended by peer: %r", exc)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._live.discard(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()  # flushes what is buffered, then closes
+
+    def _write(self, data: bytes) -> None:
+        assert self._transport is not None
+        if data:
+            self._transport.write(data)
+        if self._protocol.wants_close:
+            self._transport.close()
+
+    def _reset_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self._idle_timeout, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class AsyncioRunner(Runner):
+    """An asyncio server on the default event loop, started from the pre-bound socket."""
+
+    name: ClassVar[str] = "asyncio"
+    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop = self.new_event_loop()
+        self._stop_requested = asyncio.Event()
+
+    @staticmethod
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    def serve(self) -> None:
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        live: set[_AsyncioAdapter] = set()
+        factory: Callable[[], _AsyncioAdapter] = lambda: _AsyncioAdapter(
+            self.service.protocol_factory(), self.options.idle_timeout, live
+        )
+        loop = asyncio.get_running_loop()
+        # The loop's own signal handling wakes it safely; the CLI's handlers are replaced.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop_requested.set)
+        server = await loop.create_server(factory, sock=self.listener)
+        try:
+            await self._stop_requested.wait()
+        finally:
+            server.close()
+            for adapter in list(live):
+                adapter.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), STOP_GRACE_S)
+            except asyncio.TimeoutError:
+                log.warning("connections still open %.0f s after stop", STOP_GRACE_S)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    def request_stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop_requested.set)
+
+
+class UvloopRunner(AsyncioRunner):
+    """The asyncio runner on uvloop's libuv-based event loop."""
+
+    name: ClassVar[str] = "uvloop"
+
+    @staticmethod
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        import uvloop  # optional dependency; RUNNERS names it so a missing one reads clearly
+
+        return uvloop.new_event_loop()

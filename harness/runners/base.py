@@ -1,0 +1,124 @@
+"""What every runner is: a concurrency model that serves a protocol on a listening socket.
+
+A runner owns accept, read, write, timeouts, cleanup and the one error boundary, and knows
+nothing of protocols beyond the sans-IO interface in ``harness.protocols.base``. The
+listening socket is opened by :func:`open_listener` before the runner starts, so that
+``wirecheck serve`` can print READY the moment the kernel is queueing connections, and so
+that every runner binds the same way (loopback by default, one backlog, one reuse policy).
+
+Lifecycle: ``serve()`` runs in the main thread until ``request_stop()`` is called (from a
+signal handler, also in the main thread, between two bytecodes of ``serve``). ``serve()``
+returns only once every thread and child process it started has been reaped and every socket
+it opened is closed; the listener is closed by ``serve()`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from harness.services import Service
+
+log = logging.getLogger("wirecheck.runner")
+
+# socketserver's default of 5 overflows under a burst of connects (load tests open 1000 at
+# once); the kernel clamps this to net.core.somaxconn (4096 on current Linux).
+LISTEN_BACKLOG = 4096
+
+# One recv() per readiness event: large enough that 16 MiB moves in a few thousand calls,
+# small enough that a thousand connections' buffers stay modest.
+RECV_BYTES = 65536
+
+# A connection with no traffic for this long is closed by the server, so that an idle or
+# vanished client cannot hold a thread, a process or a pool slot forever.
+DEFAULT_IDLE_TIMEOUT_S = 120.0
+
+# How long serve() waits for children and threads to finish after a stop before it kills
+# (processes) or abandons (daemon threads) them.
+STOP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """Knobs common to all runners.
+
+    Attributes:
+        workers: pool size for the pre-forked runners; None lets the runner choose.
+        idle_timeout: seconds a connection may be silent before the server closes it.
+    """
+
+    workers: int | None = None
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S
+
+
+class Runner(ABC):
+    """A concurrency model. Subclasses set ``name`` and ``transports`` and implement serve.
+
+    Args:
+        service: what to serve; ``service.protocol_factory()`` gives a fresh protocol.
+        listener: a bound socket (listening, for TCP) that the runner now owns.
+        options: common knobs.
+
+    Resource handling: the runner owns ``listener`` from construction on and closes it
+    before ``serve()`` returns.
+    """
+
+    name: ClassVar[str]
+    transports: ClassVar[frozenset[str]]
+
+    def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
+        if service.transport not in self.transports:
+            raise ValueError(f"runner {self.name!r} does not carry {service.transport} services")
+        self.service = service
+        self.listener = listener
+        self.options = options
+
+    @abstractmethod
+    def serve(self) -> None:
+        """Serve until :meth:`request_stop`; reap every thread and child before returning."""
+
+    @abstractmethod
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to return. Safe to call from a signal handler, more than once."""
+
+
+def open_listener(host: str, port: int, transport: str) -> socket.socket:
+    """Bind (and for TCP, listen on) ``host:port``.
+
+    Args:
+        host: an address literal or name; ``127.0.0.1`` is the default everywhere, because
+            binding every interface (the chapter's ``''``) exposes a test server to the LAN.
+        port: 0 for an ephemeral port.
+        transport: ``tcp`` or ``udp``.
+
+    Returns:
+        The bound socket, blocking, with SO_REUSEADDR set for TCP (a restarted server must
+        not wait out TIME_WAIT).
+
+    Raises:
+        OSError: the address is unavailable or in use.
+    """
+    infos = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    )
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if transport == "tcp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        if transport == "tcp":
+            sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def format_address(sock: socket.socket) -> str:
+    """``host:port`` of a bound socket, with IPv6 hosts in brackets (``[::1]:7``)."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,81 @@
+"""Driving a stream protocol over a blocking socket: shared by every blocking runner.
+
+``raw``, ``single``, ``threading``, ``forking`` and ``prefork-threads`` differ only in who
+calls :func:`serve_connection` (the accept loop itself, a new thread, a new process, a pool
+thread); the read/protocol/sendall loop and its one error boundary are written once, here.
+
+Why ``sendall``: ``send`` may write only part of its argument (the chapter's bug); an echo
+that drops the rest is wrong only under load, which is the worst time to find out.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from harness.protocols.base import StreamProtocol
+from harness.runners.base import RECV_BYTES, log
+
+
+def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout: float) -> None:
+    """Run one connection to completion, then close it.
+
+    The peer going away (reset, broken pipe) or falling silent past ``idle_timeout`` ends
+    the connection quietly: that is the peer's doing, logged at debug level and never
+    allowed to reach the accept loop.
+
+    Args:
+        conn: a connected socket; this function closes it.
+        protocol: a fresh protocol object for this connection.
+        idle_timeout: seconds any single recv or send may wait.
+
+    Resource handling: ``conn`` is closed on every path out.
+    """
+    try:
+        conn.settimeout(idle_timeout)
+        greeting = protocol.connection_made()
+        if greeting:
+            conn.sendall(greeting)
+        while not protocol.wants_close:
+            data = conn.recv(RECV_BYTES)
+            reply = protocol.data_received(data) if data else protocol.eof_received()
+            if reply:
+                conn.sendall(reply)
+    except OSError as exc:  # includes TimeoutError, ConnectionResetError, BrokenPipeError
+        log.debug("connection ended by peer or timeout: %r", exc)
+    finally:
+        conn.close()
+
+
+class ConnectionTracker:
+    """The set of live connections, so that a stop can wake every blocked ``recv``.
+
+    Shutting a socket down (not closing it: its owner thread still holds the fd) makes a
+    blocked ``recv`` return b"" at once, so handler threads finish instead of waiting out
+    the idle timeout.
+
+    The lock is re-entrant because :meth:`shutdown_all` may run in a signal handler, which
+    Python runs in the main thread between two bytecodes, possibly while that same thread
+    holds the lock in :meth:`add` (``single`` and ``raw`` serve in the main thread).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._live: set[socket.socket] = set()
+
+    def add(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._live.add(conn)
+
+    def discard(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._live.discard(conn)
+
+    def shutdown_all(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for conn in live:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its owner

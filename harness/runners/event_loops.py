@@ -1,0 +1,374 @@
+"""``select`` and ``selectors``: the chapter's event-driven I/O, made complete.
+
+The chapter's design is kept: every socket is wrapped in an :class:`EventHandler` that says
+whether it ``wants_to_receive`` / ``wants_to_send`` and reacts in ``handle_receive`` /
+``handle_send``; a loop asks every handler, waits for readiness, and dispatches. What the
+chapter leaves out, and a real server needs, is here:
+
+- Every socket is non-blocking and writes are buffered per connection, so one slow reader
+  never blocks the loop (the chapter's handlers would call a blocking ``send``).
+- Back-pressure: a connection stops being read while more than ``HIGH_WATER_BYTES`` of its
+  replies are unsent, so a client that sends without reading cannot make us buffer without
+  bound; reading resumes once the buffer drains.
+- Half-close: after the peer's EOF the protocol's last bytes are flushed before closing.
+- Idle connections are closed after the idle timeout; a stop (signal) wakes the loop at once
+  through a socketpair.
+
+:class:`SelectLoop` is the chapter's ``event_loop`` (``select.select`` on lists rebuilt each
+pass: O(connections) per pass, and no fd >= FD_SETSIZE (1024) can be watched, so such
+connections are refused). :class:`SelectorLoop` registers interest with
+``selectors.DefaultSelector`` (epoll on Linux) and updates it only when it changes.
+"""
+
+from __future__ import annotations
+
+import select
+import selectors
+import socket
+import time
+from typing import Callable, ClassVar
+
+from harness.protocols.base import StreamProtocol
+from harness.runners.base import RECV_BYTES, Runner, log
+
+# Stop reading a connection while this much of its output is unsent (back-pressure).
+HIGH_WATER_BYTES = 1 << 20
+
+# select() cannot watch descriptors at or above FD_SETSIZE, which glibc fixes at 1024.
+FD_SETSIZE = 1024
+
+# How often the loop wakes with no I/O to close idle connections.
+SWEEP_INTERVAL_S = 1.0
+
+# Connections accepted per readiness event, so that a burst of connects cannot starve
+# established connections of a turn.
+ACCEPTS_PER_WAKEUP = 64
+
+
+class EventHandler:
+    """The chapter's plug-in for an event loop; every method has a do-nothing default."""
+
+    def fileno(self) -> int:
+        raise NotImplementedError("an EventHandler must say which fd it watches")
+
+    def wants_to_receive(self) -> bool:
+        return False
+
+    def handle_receive(self) -> None:
+        pass
+
+    def wants_to_send(self) -> bool:
+        return False
+
+    def handle_send(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class EventLoop:
+    """Holds the handlers and runs passes until stopped; subclasses do the waiting."""
+
+    def __init__(self, idle_timeout: float) -> None:
+        self.handlers: dict[int, EventHandler] = {}
+        self.idle_timeout = idle_timeout
+        self.stopping = False
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self.add(_WakeHandler(self._wake_reader))
+
+    def add(self, handler: EventHandler) -> None:
+        self.handlers[handler.fileno()] = handler
+
+    def remove(self, handler: EventHandler) -> None:
+        self.handlers.pop(handler.fileno(), None)
+
+    def is_live(self, handler: EventHandler) -> bool:
+        """True while ``handler`` is registered: a closed handler's fd may already be reused."""
+        return self.handlers.get(handler.fileno()) is handler
+
+    def wake(self) -> None:
+        """Make the current or next wait return now. Signal-safe."""
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass  # buffer full: a wake-up is already pending
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake()
+
+    def run(self) -> None:
+        """Dispatch events until :meth:`stop`; then close every handler."""
+        last_sweep = time.monotonic()
+        try:
+            while not self.stopping:
+                self.wait_and_dispatch(SWEEP_INTERVAL_S)
+                now = time.monotonic()
+                if now - last_sweep >= SWEEP_INTERVAL_S:
+                    last_sweep = now
+                    for handler in list(self.handlers.values()):
+                        if isinstance(handler, ConnectionHandler) and handler.idle_since(now) > self.idle_timeout:
+                            handler.close()
+        finally:
+            for handler in list(self.handlers.values()):
+                handler.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def wait_and_dispatch(self, timeout: float) -> None:
+        raise NotImplementedError
+
+
+class SelectLoop(EventLoop):
+    """The chapter's ``event_loop``: rebuild the want-lists, ``select()``, dispatch."""
+
+    max_fd: ClassVar[int | None] = FD_SETSIZE
+
+    def wait_and_dispatch(self, timeout: float) -> None:
+        handlers = list(self.handlers.values())
+        wants_recv = [h for h in handlers if h.wants_to_receive()]
+        wants_send = [h for h in handlers if h.wants_to_send()]
+        can_recv, can_send, _ = select.select(wants_recv, wants_send, [], timeout)
+        for handler in can_recv:
+            if self.is_live(handler):  # not closed by an earlier handler this pass
+                handler.handle_receive()
+        for handler in can_send:
+            if self.is_live(handler):
+                handler.handle_send()
+
+
+class SelectorLoop(EventLoop):
+    """The same handlers on ``selectors.DefaultSelector``; interest updated only on change."""
+
+    max_fd: ClassVar[int | None] = None
+
+    def __init__(self, idle_timeout: float) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._interest: dict[int, int] = {}
+        super().__init__(idle_timeout)
+
+    def add(self, handler: EventHandler) -> None:
+        super().add(handler)
+        self._interest[handler.fileno()] = 0
+        self._update_interest(handler)
+
+    def remove(self, handler: EventHandler) -> None:
+        fd = handler.fileno()
+        if self._interest.pop(fd, 0):
+            self._selector.unregister(fd)
+        super().remove(handler)
+
+    def _update_interest(self, handler: EventHandler) -> None:
+        fd = handler.fileno()
+        if not self.is_live(handler):
+            return
+        mask = (selectors.EVENT_READ if handler.wants_to_receive() else 0) | (
+            selectors.EVENT_WRITE if handler.wants_to_send() else 0
+        )
+        old = self._interest[fd]
+        if mask == old:
+            return
+        if not old:
+            self._selector.register(fd, mask, handler)
+        elif not mask:
+            self._selector.unregister(fd)
+        else:
+            self._selector.modify(fd, mask, handler)
+        self._interest[fd] = mask
+
+    def wait_and_dispatch(self, timeout: float) -> None:
+        for key, events in self._selector.select(timeout):
+            handler = key.data
+            if events & selectors.EVENT_READ and self.is_live(handler):
+                handler.handle_receive()
+            if events & selectors.EVENT_WRITE and self.is_live(handler):
+                handler.handle_send()
+            self._update_interest(handler)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._selector.close()
+
+
+class _WakeHandler(EventHandler):
+    def __init__(self, reader: socket.socket) -> None:
+        self._reader = reader
+        self._fd = reader.fileno()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def wants_to_receive(self) -> bool:
+        return True
+
+    def handle_receive(self) -> None:
+        try:
+            while self._reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+
+class ListenerHandler(EventHandler):
+    """Accepts connections and adds a :class:`ConnectionHandler` for each."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        loop: EventLoop,
+        protocol_factory: Callable[[], StreamProtocol],
+    ) -> None:
+        listener.setblocking(False)
+        self._listener = listener
+        self._fd = listener.fileno()
+        self._loop = loop
+        self._protocol_factory = protocol_factory
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def wants_to_receive(self) -> bool:
+        return not self._loop.stopping
+
+    def handle_receive(self) -> None:
+        for _ in range(ACCEPTS_PER_WAKEUP):
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # another process or pass took it (prefork-processes shares the socket)
+            except OSError as exc:
+                log.warning("accept failed: %r", exc)  # EMFILE and the like: not fatal
+                return
+            if self._loop.max_fd is not None and conn.fileno() >= self._loop.max_fd:
+                log.warning("refusing connection: fd %d is past select()'s limit", conn.fileno())
+                conn.close()
+                continue
+            handler = ConnectionHandler(conn, self._protocol_factory(), self._loop)
+            self._loop.add(handler)
+            handler.start()
+
+    def close(self) -> None:
+        self._loop.remove(self)
+        self._listener.close()
+
+
+class ConnectionHandler(EventHandler):
+    """One connection: non-blocking reads into the protocol, buffered non-blocking writes.
+
+    Resource handling: owns ``conn``; :meth:`close` closes it and removes this handler from
+    the loop. Every OSError from the peer (reset, broken pipe) ends here, quietly.
+    """
+
+    def __init__(self, conn: socket.socket, protocol: StreamProtocol, loop: EventLoop) -> None:
+        conn.setblocking(False)
+        self._conn = conn
+        self._fd = conn.fileno()
+        self._protocol = protocol
+        self._loop = loop
+        self._outgoing = bytearray()
+        self._peer_done = False
+        self._closed = False
+        self._last_activity = time.monotonic()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def idle_since(self, now: float) -> float:
+        return now - self._last_activity
+
+    def start(self) -> None:
+        self._queue(self._protocol.connection_made())
+
+    def wants_to_receive(self) -> bool:
+        return (
+            not self._peer_done
+            and not self._protocol.wants_close
+            and len(self._outgoing) < HIGH_WATER_BYTES
+        )
+
+    def wants_to_send(self) -> bool:
+        return bool(self._outgoing)
+
+    def handle_receive(self) -> None:
+        try:
+            data = self._conn.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("connection ended by peer: %r", exc)
+            self.close()
+            return
+        self._last_activity = time.monotonic()
+        if data:
+            self._queue(self._protocol.data_received(data))
+        else:
+            self._peer_done = True
+            self._queue(self._protocol.eof_received())
+
+    def handle_send(self) -> None:
+        try:
+            sent = self._conn.send(self._outgoing)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("connection ended by peer: %r", exc)
+            self.close()
+            return
+        self._last_activity = time.monotonic()
+        del self._outgoing[:sent]
+        self._close_if_done()
+
+    def _queue(self, data: bytes) -> None:
+        self._outgoing += data
+        if self._outgoing:
+            self.handle_send()  # try at once: usually the kernel takes it all, saving a pass
+        else:
+            self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if not self._outgoing and self._protocol.wants_close and not self._closed:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove(self)
+        self._conn.close()
+
+
+class EventLoopRunner(Runner):
+    """Serve a stream protocol from one event loop in the main thread."""
+
+    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+    loop_class: ClassVar[type[EventLoop]]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop = self.loop_class(self.options.idle_timeout)
+        self.loop.add(ListenerHandler(self.listener, self.loop, self.service.protocol_factory))
+
+    def serve(self) -> None:
+        self.loop.run()  # closes the listener with every other handler
+
+    def request_stop(self) -> None:
+        self.loop.stop()
+
+
+class SelectRunner(EventLoopRunner):
+    """The chapter's EventHandler objects in a ``select.select()`` loop."""
+
+    name: ClassVar[str] = "select"
+    loop_class = SelectLoop
+
+
+class SelectorsRunner(EventLoopRunner):
+    """The same handlers on ``selectors.DefaultSelector`` (epoll on Linux)."""
+
+    name: ClassVar[str] = "selectors"
+    loop_class = SelectorLoop

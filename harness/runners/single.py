@@ -1,0 +1,21 @@
+"""``single``: ``socketserver.TCPServer``, one client at a time.
+
+The chapter's first server. A connection is served to completion in the main thread before
+the next is accepted: a second client waits in the backlog, and an idle client holds the
+server until the idle timeout. It is here as the baseline the concurrent models are
+compared against, and because one-shot services (daytime, time) suit it well.
+"""
+
+from __future__ import annotations
+
+import socketserver
+from typing import ClassVar
+
+from harness.runners.socketserver_base import SocketServerRunner
+
+
+class SingleRunner(SocketServerRunner):
+    """socketserver.TCPServer: serve each connection in the accepting thread."""
+
+    name: ClassVar[str] = "single"
+    server_class = socketserver.TCPServer
