@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import signal
 import sys
 from typing import Sequence
 
-from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, load_runner, runners_for
-from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions, format_address, open_listener
+from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
+from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
+from harness.serving import ServeError, serve_until_signalled
 from harness.services import SERVICES, UnknownServiceError, get_service
 
 EXIT_USAGE = 2
@@ -38,32 +38,22 @@ def _is_loopback(host: str) -> bool:
 
 def serve(args: argparse.Namespace) -> int:
     """Run ``args.service`` on ``args.runner`` until a stop signal. Returns the exit status."""
-    try:
-        service = get_service(args.service)
-        if args.runner not in runners_for(service.transport):
-            raise UsageError(
-                f"runner {args.runner!r} cannot serve {service.name} ({service.transport}); "
-                f"it runs on: {' '.join(runners_for(service.transport))}"
-            )
-        runner_class = load_runner(args.runner)
-    except (UnknownServiceError, UnknownRunnerError, RunnerUnavailableError) as exc:
-        raise UsageError(str(exc)) from None
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.idle_timeout <= 0:
+        raise UsageError(f"--idle-timeout must be positive, got {args.idle_timeout:g}")
     if not _is_loopback(args.host):
         print(f"wirecheck: warning: serving on non-loopback address {args.host}", file=sys.stderr)
     try:
-        listener = open_listener(args.host, args.port, service.transport)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    runner = runner_class(
-        service, listener, RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout)
-    )
-    # Handlers go in before READY, so a stop sent the instant READY is read is not lost.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: runner.request_stop())
-    print(f"READY {service.transport} {format_address(listener)}", flush=True)
-    runner.serve()
+        serve_until_signalled(
+            get_service(args.service),
+            args.runner,
+            host=args.host,
+            port=args.port,
+            options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
+        )
+    except (UnknownServiceError, UnknownRunnerError, RunnerUnavailableError, ServeError) as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 

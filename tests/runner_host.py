@@ -1,0 +1,58 @@
+"""Serve a trivial test protocol on any runner: ``python -m tests.runner_host RUNNER``.
+
+Runners are tested with a protocol that is not a real service, as the house style asks, so
+that a runner bug cannot hide behind echo's forgiving identity. The protocol greets on
+connect (``connection_made`` output must be sent before anything is read), upper-cases
+what it reads, and says goodbye at EOF (output produced by ``eof_received`` must be
+flushed before the close).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.runners.base import RunnerOptions
+from harness.serving import serve_until_signalled
+from harness.services import Service
+
+GREETING = b"hello\n"
+FAREWELL = b"bye\n"
+
+
+class ShoutingProtocol:
+    def __init__(self) -> None:
+        self._closing = False
+
+    @property
+    def wants_close(self) -> bool:
+        return self._closing
+
+    def connection_made(self) -> bytes:
+        return GREETING
+
+    def data_received(self, data: bytes) -> bytes:
+        return data.upper()
+
+    def eof_received(self) -> bytes:
+        self._closing = True
+        return FAREWELL
+
+
+SHOUTING = Service("shouting-tcp", "tcp", ShoutingProtocol, "tests/runner_host.py", "test only")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runner")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--idle-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    serve_until_signalled(
+        SHOUTING,
+        args.runner,
+        options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
+    )
+
+
+if __name__ == "__main__":
+    main()

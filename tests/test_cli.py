@@ -1,0 +1,99 @@
+"""The ``wirecheck`` command's contracts: the ``list`` format, the READY line, usage errors."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from harness.launch import launch_server
+from harness.runners import RUNNERS
+from harness.services import SERVICES
+
+ALL_TCP_RUNNERS = [name for name, entry in RUNNERS.items() if "tcp" in entry.transports]
+
+
+def wirecheck(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_list_prints_each_service_then_its_runners() -> None:
+    result = wirecheck("list")
+    assert result.returncode == 0
+    lines = [line.split(" ") for line in result.stdout.splitlines()]
+    assert [line[0] for line in lines] == list(SERVICES)
+    for line in lines:
+        if SERVICES[line[0]].transport == "tcp":
+            assert line[1:] == ALL_TCP_RUNNERS
+
+
+def test_list_shows_echo_services_on_all_ten_runners() -> None:
+    lines = {line.split(" ")[0]: line.split(" ")[1:] for line in wirecheck("list").stdout.splitlines()}
+    for service in ("echo-tcp", "line-echo-tcp"):
+        assert len(lines[service]) == 10
+
+
+def test_list_table_is_for_people() -> None:
+    result = wirecheck("list", "--table")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].split() == ["SERVICE", "SPEC", "RUNNERS"]
+
+
+def test_serve_prints_exactly_one_ready_line_and_exits_zero() -> None:
+    with launch_server("echo-tcp", "selectors") as server:
+        assert server.transport == "tcp" and server.host == "127.0.0.1" and server.port > 0
+        with socket.create_connection(server.address, timeout=5) as client:
+            client.sendall(b"ping")
+            assert client.recv(4) == b"ping"
+        server.process.send_signal(2)
+        server.process.wait(10)
+        rest = server.process.stdout.read()
+    assert server.stop() == 0
+    assert rest == b""  # nothing after the READY line
+
+
+def test_serve_on_ipv6_loopback_brackets_the_host() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "echo-tcp", "--runner", "raw", "--host", "::1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        if not line and "Cannot assign requested address" in process.stderr.read():
+            pytest.fail("this machine has no ::1; the IPv6 path cannot be shown here")
+        assert re.fullmatch(r"READY tcp \[::1\]:\d+\n", line)
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("serve", "no-such", "--runner", "raw"), "unknown service 'no-such'; known services: "),
+        (("serve", "echo-tcp", "--runner", "no-such"), "unknown runner 'no-such'; known runners: "),
+        (("serve", "echo-tcp", "--runner", "raw", "--workers", "0"), "--workers must be at least 1"),
+        (("serve", "echo-tcp", "--runner", "raw", "--idle-timeout", "0"), "--idle-timeout must be positive"),
+        (("serve", "echo-tcp", "--runner", "raw", "--host", "203.0.113.7"), "cannot listen on"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_two(args: tuple[str, ...], message: str) -> None:
+    result = wirecheck(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_a_usage_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = wirecheck("serve", "echo-tcp", "--runner", "raw", "--port", str(port))
+    assert result.returncode == 2
+    assert "Address already in use" in result.stderr

@@ -1,0 +1,97 @@
+"""Sans-IO protocol objects, fed whole, one byte at a time, and in arbitrary splits."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.protocols.echo import EchoProtocol, LineEchoProtocol
+
+
+def feed(protocol, chunks: list[bytes]) -> tuple[bytes, bytes]:
+    """Feed chunks then EOF; return (what came out before EOF, what came out at EOF)."""
+    before = b"".join(protocol.data_received(chunk) for chunk in chunks if chunk)
+    return before, protocol.eof_received()
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({min(cut, len(data)) for cut in cuts})
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def test_echo_returns_each_chunk_at_once() -> None:
+    protocol = EchoProtocol()
+    assert protocol.connection_made() == b""
+    assert protocol.data_received(b"\x00\xff\r\n") == b"\x00\xff\r\n"
+    assert not protocol.wants_close
+
+
+def test_echo_wants_close_only_after_eof() -> None:
+    protocol = EchoProtocol()
+    protocol.data_received(b"x")
+    assert not protocol.wants_close
+    assert protocol.eof_received() == b""
+    assert protocol.wants_close
+
+
+@given(st.binary(max_size=4096), st.lists(st.integers(0, 4096), max_size=20))
+def test_echo_is_identity_however_split(data: bytes, cuts: list[int]) -> None:
+    before, at_eof = feed(EchoProtocol(), split_at(data, cuts))
+    assert before + at_eof == data
+
+
+def test_line_echo_holds_a_line_until_its_newline() -> None:
+    protocol = LineEchoProtocol()
+    assert protocol.data_received(b"par") == b""
+    assert protocol.data_received(b"tial") == b""
+    assert protocol.data_received(b"\nnext") == b"partial\n"
+
+
+def test_line_echo_returns_every_complete_line_of_one_chunk() -> None:
+    protocol = LineEchoProtocol()
+    assert protocol.data_received(b"a\nbb\r\nccc\ntail") == b"a\nbb\r\nccc\n"
+    assert protocol.eof_received() == b"tail"
+    assert protocol.wants_close
+
+
+def test_line_echo_one_byte_at_a_time() -> None:
+    protocol = LineEchoProtocol()
+    out = [protocol.data_received(bytes([b])) for b in b"ab\ncd\n"]
+    assert out == [b"", b"", b"ab\n", b"", b"", b"cd\n"]
+
+
+def test_line_echo_flushes_nothing_extra_at_eof_after_a_full_line() -> None:
+    protocol = LineEchoProtocol()
+    assert protocol.data_received(b"line\n") == b"line\n"
+    assert protocol.eof_received() == b""
+
+
+def test_line_echo_bounds_an_endless_line() -> None:
+    protocol = LineEchoProtocol(max_line_bytes=4)
+    assert protocol.data_received(b"abc") == b""
+    assert protocol.data_received(b"defghij") == b"abcdefgh"  # two whole 4-byte pieces
+    assert protocol.data_received(b"\n") == b"ij\n"
+
+
+def test_line_echo_rejects_a_nonsense_bound() -> None:
+    with pytest.raises(ValueError):
+        LineEchoProtocol(max_line_bytes=0)
+
+
+@given(
+    st.lists(st.binary(max_size=64).map(lambda b: b.replace(b"\n", b"")), max_size=20),
+    st.binary(max_size=64).map(lambda b: b.replace(b"\n", b"")),
+    st.lists(st.integers(0, 2000), max_size=20),
+)
+def test_line_echo_is_identity_and_never_splits_a_short_line(
+    lines: list[bytes], tail: bytes, cuts: list[int]
+) -> None:
+    data = b"".join(line + b"\n" for line in lines) + tail
+    protocol = LineEchoProtocol()
+    outputs = [protocol.data_received(chunk) for chunk in split_at(data, cuts) if chunk]
+    outputs.append(protocol.eof_received())
+    assert b"".join(outputs) == data
+    for output in outputs[:-1]:
+        assert output == b"" or output.endswith(b"\n")  # only whole lines before EOF

@@ -1,0 +1,204 @@
+"""Every runner, driven with a trivial protocol: greeting, transformation, flush at EOF,
+concurrency, idle timeout, resets, and a stop that leaves no process behind.
+
+Each server runs in a subprocess (``tests.runner_host``) started through the launcher, so
+these tests exercise exactly what ``wirecheck serve`` does, READY line included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.launch import RunningServer, launch_command
+from harness.runners import RUNNERS, load_runner
+from tests.runner_host import FAREWELL, GREETING
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_RUNNERS = list(RUNNERS)
+# Runners that serve one connection at a time (or, for the pool, N at a time) by design.
+ONE_AT_A_TIME = {"raw", "single"}
+IO_TIMEOUT_S = 10.0
+
+
+def start(runner: str, *extra: str) -> RunningServer:
+    return launch_command(
+        [sys.executable, "-m", "tests.runner_host", runner, *extra], cwd=str(REPO)
+    )
+
+
+def connect(server: RunningServer) -> socket.socket:
+    return socket.create_connection(server.address, timeout=IO_TIMEOUT_S)
+
+
+def recv_exactly(sock: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def recv_to_eof(sock: socket.socket) -> bytes:
+    data = bytearray()
+    while chunk := sock.recv(65536):
+        data += chunk
+    return bytes(data)
+
+
+def session_members(session_id: int) -> list[int]:
+    """Pids of live (non-zombie) processes in a session: the server and anything it forked."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, session = fields[0], int(fields[3])
+        if session == session_id and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_greets_transforms_and_flushes_at_eof(runner: str) -> None:
+    with start(runner) as server:
+        with connect(server) as client:
+            assert recv_exactly(client, len(GREETING)) == GREETING
+            client.sendall(b"abc")
+            assert recv_exactly(client, 3) == b"ABC"
+            client.shutdown(socket.SHUT_WR)
+            assert recv_to_eof(client) == FAREWELL  # then an orderly close
+    assert server.exit_status == 0
+
+
+@pytest.mark.parametrize("runner", sorted(set(ALL_RUNNERS) - ONE_AT_A_TIME))
+def test_concurrent_runner_serves_clients_at_once(runner: str) -> None:
+    clients_count = 12  # under prefork-threads' default pool of 16
+    with start(runner) as server:
+        clients = [connect(server) for _ in range(clients_count)]
+        try:
+            for client in clients:
+                assert recv_exactly(client, len(GREETING)) == GREETING
+            for number, client in enumerate(clients):
+                client.sendall(b"client %d;" % number)
+            for number, client in enumerate(reversed(clients)):
+                expected = b"CLIENT %d;" % (clients_count - 1 - number)
+                assert recv_exactly(client, len(expected)) == expected
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("runner", sorted(ONE_AT_A_TIME))
+def test_one_at_a_time_runner_makes_the_second_client_wait(runner: str) -> None:
+    with start(runner) as server:
+        with connect(server) as first, connect(server) as second:
+            assert recv_exactly(first, len(GREETING)) == GREETING
+            second.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                second.recv(1)  # still in the backlog: the limit the docstring states
+            first.close()
+            second.settimeout(IO_TIMEOUT_S)
+            assert recv_exactly(second, len(GREETING)) == GREETING
+
+
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_closes_an_idle_connection(runner: str) -> None:
+    with start(runner, "--idle-timeout", "0.5") as server:
+        with connect(server) as client:
+            assert recv_exactly(client, len(GREETING)) == GREETING
+            started = time.monotonic()
+            assert recv_to_eof(client) == b""  # no data; the server closed or aborted it
+            assert time.monotonic() - started < IO_TIMEOUT_S
+
+
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_survives_a_client_reset(runner: str) -> None:
+    with start(runner) as server:
+        for _ in range(3):
+            victim = connect(server)
+            assert recv_exactly(victim, len(GREETING)) == GREETING
+            victim.sendall(b"x" * 100_000)
+            victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            victim.close()  # RST, with the server possibly mid-write
+        with connect(server) as client:
+            assert recv_exactly(client, len(GREETING)) == GREETING
+            client.sendall(b"still here")
+            assert recv_exactly(client, 10) == b"STILL HERE"
+
+
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_stops_with_a_client_connected_and_leaves_no_process(runner: str) -> None:
+    server = start(runner, "--workers", "2") if runner.startswith("prefork") else start(runner)
+    clients = [connect(server) for _ in range(2)]
+    try:
+        assert recv_exactly(clients[0], len(GREETING)) == GREETING
+        assert session_members(server.pid)  # the server (and its children) are up
+        started = time.monotonic()
+        assert server.stop() == 0, server.stderr_text()
+        stop_seconds = time.monotonic() - started
+        assert session_members(server.pid) == []
+        # A connected client sees the end of the connection, not a hang.
+        clients[0].settimeout(IO_TIMEOUT_S)
+        try:
+            leftover = recv_to_eof(clients[0])
+        except ConnectionResetError:
+            leftover = b""
+        assert leftover in (b"", FAREWELL)
+        # Generous: runners wake at once; a stop that waited out a timeout would show here.
+        assert stop_seconds < 5.0, f"{runner} took {stop_seconds:.1f} s to stop"
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_exits_zero_on_either_stop_signal(signum: int) -> None:
+    server = start("threading")
+    os.kill(server.pid, signum)
+    assert server.process.wait(IO_TIMEOUT_S) == 0
+    server.stop()
+
+
+def wait_for_workers(server: RunningServer, count: int, excluding: int = 0) -> list[int]:
+    """Poll /proc until the server has ``count`` children (READY precedes the forks)."""
+    deadline = time.monotonic() + IO_TIMEOUT_S
+    while True:
+        workers = [pid for pid in session_members(server.pid) if pid not in (server.pid, excluding)]
+        if len(workers) == count or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.05)  # a child's birth has no fd to wait on
+
+
+def test_prefork_processes_replaces_a_dead_worker() -> None:
+    with start("prefork-processes", "--workers", "2") as server:
+        workers = wait_for_workers(server, 2)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for_workers(server, 2, excluding=workers[0])
+        assert len(replaced) == 2 and workers[0] not in replaced
+        for _ in range(4):
+            with connect(server) as client:
+                assert recv_exactly(client, len(GREETING)) == GREETING
+    assert server.exit_status == 0
+
+
+def test_every_registered_runner_loads() -> None:
+    for name in RUNNERS:
+        runner_class = load_runner(name)
+        assert runner_class.name == name
+        assert "tcp" in runner_class.transports
