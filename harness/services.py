@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
 from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.protocols.echo import EchoProtocol, LineEchoProtocol
+from harness.protocols.echo import EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
+from harness.protocols.timekeeping import (
+    CtimeDatagramProtocol,
+    DaytimeDatagramProtocol,
+    DaytimeStreamProtocol,
+    TimeDatagramProtocol,
+    TimeStreamProtocol,
+)
 
 Transport = Literal["tcp", "udp"]
 ProtocolFactory = Callable[[], Union[StreamProtocol, DatagramProtocol]]
@@ -47,6 +54,18 @@ SERVICES: dict[str, Service] = {
             LineEchoProtocol,
             "suites/line_echo_tcp/SPEC.md",
             "each line sent back once its LF arrives",
+        ),
+        Service("echo-udp", "udp", EchoDatagramProtocol, "RFC 862", "every datagram sent back"),
+        Service("daytime-tcp", "tcp", DaytimeStreamProtocol, "RFC 867", "date and time in ASCII, then close"),
+        Service("daytime-udp", "udp", DaytimeDatagramProtocol, "RFC 867", "date and time in ASCII"),
+        Service("time-tcp", "tcp", TimeStreamProtocol, "RFC 868", "32-bit seconds since 1900, then close"),
+        Service("time-udp", "udp", TimeDatagramProtocol, "RFC 868", "32-bit seconds since 1900"),
+        Service(
+            "ctime-udp",
+            "udp",
+            CtimeDatagramProtocol,
+            "suites/ctime_udp/SPEC.md",
+            "the chapter's server: time.ctime() in ASCII",
         ),
     )
 }

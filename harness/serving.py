@@ -13,7 +13,7 @@ import signal
 import sys
 from typing import TextIO
 
-from harness.runners import load_runner, runners_for
+from harness.runners import load_runner
 from harness.runners.base import RunnerOptions, format_address, open_listener
 from harness.services import Service
 
@@ -34,15 +34,11 @@ def serve_until_signalled(
     """Serve ``service`` on ``runner_name`` until SIGTERM or SIGINT.
 
     Raises:
-        ServeError: the runner does not carry this transport, or the address is unavailable.
-        UnknownRunnerError, RunnerUnavailableError: from :func:`harness.runners.load_runner`.
+        ServeError: the address is unavailable.
+        UnknownRunnerError: no such runner, or it does not carry the service's transport.
+        RunnerUnavailableError: the runner's optional dependency is missing.
     """
-    runner_class = load_runner(runner_name)
-    if runner_name not in runners_for(service.transport):
-        raise ServeError(
-            f"runner {runner_name!r} cannot serve {service.name} ({service.transport}); "
-            f"it runs on: {' '.join(runners_for(service.transport))}"
-        )
+    runner_class = load_runner(runner_name, service.transport)
     try:
         listener = open_listener(host, port, service.transport)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""Serve a trivial test protocol on any runner: ``python -m tests.runner_host RUNNER``.
+"""Serve a trivial test protocol on any runner: ``python -m tests.runner_host RUNNER [--udp]``.
 
 Runners are tested with a protocol that is not a real service, as the house style asks, so
 that a runner bug cannot hide behind echo's forgiving identity. The protocol greets on
@@ -38,6 +38,18 @@ class ShoutingProtocol:
         return FAREWELL
 
 
+class DoubleReplyProtocol:
+    """Datagram test protocol: two replies per request, the reversed bytes then the length.
+
+    Two replies show a runner sends every reply, in order; the reversal shows it sends the
+    protocol's bytes, not the request's; the empty request gets an empty first reply."""
+
+    def datagram_received(self, data: bytes) -> list[bytes]:
+        return [data[::-1], b"%d" % len(data)]
+
+
+DOUBLE_REPLY = Service("double-reply-udp", "udp", DoubleReplyProtocol, "tests/runner_host.py", "test only")
+
 SHOUTING = Service("shouting-tcp", "tcp", ShoutingProtocol, "tests/runner_host.py", "test only")
 
 
@@ -46,9 +58,10 @@ def main() -> None:
     parser.add_argument("runner")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--idle-timeout", type=float, default=30.0)
+    parser.add_argument("--udp", action="store_true", help="serve the datagram test protocol")
     args = parser.parse_args()
     serve_until_signalled(
-        SHOUTING,
+        DOUBLE_REPLY if args.udp else SHOUTING,
         args.runner,
         options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
     )

@@ -13,8 +13,6 @@ from harness.launch import launch_server
 from harness.runners import RUNNERS
 from harness.services import SERVICES
 
-ALL_TCP_RUNNERS = [name for name, entry in RUNNERS.items() if "tcp" in entry.transports]
-
 
 def wirecheck(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,9 +25,8 @@ def test_list_prints_each_service_then_its_runners() -> None:
     assert result.returncode == 0
     lines = [line.split(" ") for line in result.stdout.splitlines()]
     assert [line[0] for line in lines] == list(SERVICES)
-    for line in lines:
-        if SERVICES[line[0]].transport == "tcp":
-            assert line[1:] == ALL_TCP_RUNNERS
+    for name, *runners in lines:
+        assert runners == [r for r, entry in RUNNERS.items() if SERVICES[name].transport in entry.transports]
 
 
 def test_list_shows_echo_services_on_all_ten_runners() -> None:

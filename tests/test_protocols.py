@@ -95,3 +95,55 @@ def test_line_echo_is_identity_and_never_splits_a_short_line(
     assert b"".join(outputs) == data
     for output in outputs[:-1]:
         assert output == b"" or output.endswith(b"\n")  # only whole lines before EOF
+
+
+# --- time services, with a clock given rather than read --------------------------------
+
+from harness.protocols.echo import EchoDatagramProtocol  # noqa: E402
+from harness.protocols.timekeeping import (  # noqa: E402
+    SECONDS_1900_TO_1970,
+    CtimeDatagramProtocol,
+    DaytimeDatagramProtocol,
+    DaytimeStreamProtocol,
+    TimeDatagramProtocol,
+    TimeStreamProtocol,
+    rfc867_daytime,
+    rfc868_time,
+)
+
+
+def test_rfc868_examples() -> None:
+    # RFC 868: "the time 2,208,988,800 corresponds to 00:00 1 Jan 1970 GMT"
+    assert rfc868_time(0) == (2_208_988_800).to_bytes(4, "big")
+    # RFC 868: "2,629,584,000 corresponds to 00:00 1 May 1983 GMT" (1983-05-01 is Unix 420595200)
+    assert rfc868_time(420_595_200) == (2_629_584_000).to_bytes(4, "big")
+
+
+def test_rfc868_wraps_in_2036() -> None:
+    rollover = 2**32 - SECONDS_1900_TO_1970  # 2036-02-07 06:28:16 UTC
+    assert rfc868_time(rollover - 1) == b"\xff\xff\xff\xff"
+    assert rfc868_time(rollover) == b"\x00\x00\x00\x00"
+
+
+def test_rfc867_daytime_is_the_first_suggested_syntax_in_ascii() -> None:
+    # RFC 867's example is "Tuesday, February 22, 1982 17:37:43-PST"; that day was in fact a
+    # Monday, which is what a real clock says (and why suites never compare weekday names).
+    assert rfc867_daytime(383_247_463) == b"Monday, February 22, 1982 17:37:43-UTC\r\n"
+
+
+def test_stream_time_services_speak_first_then_want_to_close() -> None:
+    for protocol, reply in (
+        (TimeStreamProtocol(clock=lambda: 0), rfc868_time(0)),
+        (DaytimeStreamProtocol(clock=lambda: 0), rfc867_daytime(0)),
+    ):
+        assert protocol.connection_made() == reply
+        assert protocol.wants_close
+        assert protocol.data_received(b"ignored") == b""  # RFC 867: "thrown away"
+
+
+def test_datagram_services_answer_any_datagram_once() -> None:
+    assert TimeDatagramProtocol(clock=lambda: 1.9).datagram_received(b"") == [rfc868_time(1)]
+    assert DaytimeDatagramProtocol(clock=lambda: 0).datagram_received(b"x") == [rfc867_daytime(0)]
+    (reply,) = CtimeDatagramProtocol(clock=lambda: 0).datagram_received(b"anything")
+    assert len(reply) == 24 and reply.isascii()  # ctime()'s fixed width
+    assert EchoDatagramProtocol().datagram_received(b"") == [b""]

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from harness.launch import RunningServer, launch_command
-from harness.runners import RUNNERS, load_runner
+from harness.runners import RUNNERS, load_runner, runners_for
 from tests.runner_host import FAREWELL, GREETING
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_RUNNERS = list(RUNNERS)
+ALL_RUNNERS = runners_for("tcp")
+DATAGRAM_RUNNERS = runners_for("udp")
 # Runners that serve one connection at a time (or, for the pool, N at a time) by design.
 ONE_AT_A_TIME = {"raw", "single"}
 IO_TIMEOUT_S = 10.0
@@ -197,8 +198,60 @@ def test_prefork_processes_replaces_a_dead_worker() -> None:
     assert server.exit_status == 0
 
 
-def test_every_registered_runner_loads() -> None:
-    for name in RUNNERS:
-        runner_class = load_runner(name)
-        assert runner_class.name == name
-        assert "tcp" in runner_class.transports
+def test_every_registered_runner_loads_for_each_transport_it_claims() -> None:
+    for name, entry in RUNNERS.items():
+        for transport in entry.transports:
+            runner_class = load_runner(name, transport)
+            assert runner_class.name == name
+            assert runner_class.transports == {transport}
+
+
+def test_ten_tcp_runners_and_eight_datagram_runners() -> None:
+    assert len(ALL_RUNNERS) == 10
+    assert set(DATAGRAM_RUNNERS) == set(ALL_RUNNERS) - {"prefork-threads", "prefork-processes"}
+
+
+def datagram_client(server: RunningServer) -> socket.socket:
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(IO_TIMEOUT_S)
+    client.connect(server.address)  # a connected socket only accepts replies from there
+    return client
+
+
+@pytest.mark.parametrize("runner", DATAGRAM_RUNNERS)
+def test_datagram_runner_sends_every_reply_in_order(runner: str) -> None:
+    with start(runner, "--udp") as server:
+        assert server.transport == "udp"
+        with datagram_client(server) as client:
+            for request in (b"abc", b"", bytes(range(256)) * 255 + b"x" * 227):  # 65,507 B: the most
+                client.send(request)
+                assert client.recv(65536) == request[::-1]
+                assert client.recv(65536) == b"%d" % len(request)
+    assert server.exit_status == 0
+
+
+@pytest.mark.parametrize("runner", DATAGRAM_RUNNERS)
+def test_datagram_runner_answers_many_clients(runner: str) -> None:
+    with start(runner, "--udp") as server:
+        clients = [datagram_client(server) for _ in range(8)]
+        try:
+            for number, client in enumerate(clients):
+                client.send(b"client %d" % number)
+            for number, client in enumerate(clients):
+                assert client.recv(65536) == (b"client %d" % number)[::-1]
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("runner", DATAGRAM_RUNNERS)
+def test_datagram_runner_survives_a_vanished_client_and_stops_clean(runner: str) -> None:
+    with start(runner, "--udp") as server:
+        gone = datagram_client(server)
+        gone.send(b"reply to nobody")
+        gone.close()  # the reply meets ICMP port unreachable
+        with datagram_client(server) as client:
+            client.send(b"ok")
+            assert client.recv(65536) == b"ko"
+    assert server.exit_status == 0
+    assert session_members(server.pid) == []

@@ -79,3 +79,11 @@ class LineEchoProtocol:
         self._pending.clear()
         self._closing = True
         return rest
+
+
+class EchoDatagramProtocol:
+    """RFC 862 over UDP: "When a datagram is received, the data from it is sent back in an
+    answering datagram." One datagram in, the same bytes out, the empty one included."""
+
+    def datagram_received(self, data: bytes) -> list[bytes]:
+        return [data]

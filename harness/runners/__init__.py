@@ -38,7 +38,14 @@ defaults; see each module):
 ``uvloop``
     The same Protocol on uvloop (libuv). Optional dependency (``pip install wirecheck[all]``).
 
-Every runner listens with a backlog of 4096 on 127.0.0.1 by default, closes a connection
+Datagram (UDP) services run on ``raw`` (a recvfrom/sendto loop), ``single``,
+``threading`` and ``forking`` (socketserver's UDPServer family: a thread or a process per
+datagram), ``select``, ``selectors``, ``asyncio`` and ``uvloop``. A datagram service keeps one
+protocol object for the whole server, so with ``threading`` it is called from many threads
+at once: datagram protocols must be stateless or thread-safe (all of ours are stateless).
+The pre-forked pools carry no UDP: one socket has no connections to spread.
+
+Every TCP runner listens with a backlog of 4096 on 127.0.0.1 by default, closes a connection
 silent for the idle timeout, and on SIGTERM/SIGINT stops accepting, ends live connections,
 and reaps every thread and child before exiting 0.
 
@@ -56,32 +63,62 @@ from harness.runners.base import Runner
 
 @dataclass(frozen=True)
 class RunnerEntry:
-    """Where a runner lives and what it carries, known without importing it."""
+    """Where a runner lives and what it carries, known without importing it.
+
+    A runner name is one concurrency model; it may need a different class per transport
+    (an accept loop is not a recvfrom loop), so the entry maps transport to class name.
+    """
 
     name: str
     module: str
-    class_name: str
-    transports: frozenset[str]
+    classes: dict[str, str]
     needs: str | None = None  # the optional distribution it imports, for the error message
 
+    @property
+    def transports(self) -> frozenset[str]:
+        return frozenset(self.classes)
 
-_TCP = frozenset({"tcp"})
 
 RUNNERS: dict[str, RunnerEntry] = {
     entry.name: entry
     for entry in (
-        RunnerEntry("raw", "harness.runners.raw", "RawRunner", _TCP),
-        RunnerEntry("single", "harness.runners.single", "SingleRunner", _TCP),
-        RunnerEntry("threading", "harness.runners.thread_per_connection", "ThreadingRunner", _TCP),
-        RunnerEntry("forking", "harness.runners.process_per_connection", "ForkingRunner", _TCP),
-        RunnerEntry("prefork-threads", "harness.runners.prefork_threads", "PreforkThreadsRunner", _TCP),
+        RunnerEntry("raw", "harness.runners.raw", {"tcp": "RawRunner", "udp": "RawDatagramRunner"}),
         RunnerEntry(
-            "prefork-processes", "harness.runners.prefork_processes", "PreforkProcessesRunner", _TCP
+            "single", "harness.runners.single", {"tcp": "SingleRunner", "udp": "SingleDatagramRunner"}
         ),
-        RunnerEntry("select", "harness.runners.event_loops", "SelectRunner", _TCP),
-        RunnerEntry("selectors", "harness.runners.event_loops", "SelectorsRunner", _TCP),
-        RunnerEntry("asyncio", "harness.runners.asyncio_loop", "AsyncioRunner", _TCP),
-        RunnerEntry("uvloop", "harness.runners.asyncio_loop", "UvloopRunner", _TCP, needs="uvloop"),
+        RunnerEntry(
+            "threading",
+            "harness.runners.thread_per_connection",
+            {"tcp": "ThreadingRunner", "udp": "ThreadingDatagramRunner"},
+        ),
+        RunnerEntry(
+            "forking",
+            "harness.runners.process_per_connection",
+            {"tcp": "ForkingRunner", "udp": "ForkingDatagramRunner"},
+        ),
+        RunnerEntry("prefork-threads", "harness.runners.prefork_threads", {"tcp": "PreforkThreadsRunner"}),
+        RunnerEntry(
+            "prefork-processes", "harness.runners.prefork_processes", {"tcp": "PreforkProcessesRunner"}
+        ),
+        RunnerEntry(
+            "select", "harness.runners.event_loops", {"tcp": "SelectRunner", "udp": "SelectDatagramRunner"}
+        ),
+        RunnerEntry(
+            "selectors",
+            "harness.runners.event_loops",
+            {"tcp": "SelectorsRunner", "udp": "SelectorsDatagramRunner"},
+        ),
+        RunnerEntry(
+            "asyncio",
+            "harness.runners.asyncio_loop",
+            {"tcp": "AsyncioRunner", "udp": "AsyncioDatagramRunner"},
+        ),
+        RunnerEntry(
+            "uvloop",
+            "harness.runners.asyncio_loop",
+            {"tcp": "UvloopRunner", "udp": "UvloopDatagramRunner"},
+            needs="uvloop",
+        ),
     )
 }
 
@@ -99,11 +136,12 @@ def runners_for(transport: str) -> list[str]:
     return [name for name, entry in RUNNERS.items() if transport in entry.transports]
 
 
-def load_runner(name: str) -> type[Runner]:
-    """Import and return the runner class registered as ``name``.
+def load_runner(name: str, transport: str = "tcp") -> type[Runner]:
+    """Import and return the class of runner ``name`` for ``transport``.
 
     Raises:
-        UnknownRunnerError: no such runner (the message lists the known ones).
+        UnknownRunnerError: no such runner (the message lists the known ones), or it does
+            not carry ``transport`` (the message lists the runners that do).
         RunnerUnavailableError: its optional dependency is missing (the message says
             which package to install).
     """
@@ -112,6 +150,11 @@ def load_runner(name: str) -> type[Runner]:
     except KeyError:
         known = ", ".join(RUNNERS)
         raise UnknownRunnerError(f"unknown runner {name!r}; known runners: {known}") from None
+    if transport not in entry.classes:
+        raise UnknownRunnerError(
+            f"runner {name!r} does not carry {transport}; runners that do: "
+            f"{' '.join(runners_for(transport))}"
+        )
     try:
         module = importlib.import_module(entry.module)
     except ImportError as exc:
@@ -120,4 +163,4 @@ def load_runner(name: str) -> type[Runner]:
                 f"runner {name!r} needs {entry.needs}: pip install 'wirecheck[all]'"
             ) from exc
         raise
-    return getattr(module, entry.class_name)
+    return getattr(module, entry.classes[transport])

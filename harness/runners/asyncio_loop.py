@@ -7,6 +7,13 @@ passes the high-water mark; we then stop reading until ``resume_writing``), half
 (``eof_received`` returns True to keep the write side open until the protocol's last bytes
 are flushed, then closes), and an idle timeout per connection.
 
+For datagrams, ``asyncio.DatagramProtocol`` maps one-to-one onto the sans-IO datagram
+protocol: ``datagram_received`` answers with ``transport.sendto``; asyncio buffers a reply the
+kernel cannot take at once. One exception: asyncio's ``DatagramTransport.sendto`` silently
+drops an empty datagram on Python < 3.13 ("if not data: return"), and RFC 862 echoes the
+empty datagram too, so an empty reply is sent on the socket itself (an empty datagram
+cannot meet a full send buffer in a way worth queueing; if it does, it is logged and lost).
+
 ``uvloop`` is the same code on libuv's loop (``uvloop.new_event_loop``); it is an optional
 dependency, so this module imports it only when that runner is asked for.
 """
@@ -15,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from typing import Callable, ClassVar
 
-from harness.protocols.base import StreamProtocol
+from harness.protocols.base import DatagramProtocol, StreamProtocol
 from harness.runners.base import STOP_GRACE_S, Runner, log
+from harness.runners.datagram import DatagramRunner
 
 
 class _AsyncioAdapter(asyncio.Protocol):
@@ -85,11 +94,35 @@ class _AsyncioAdapter(asyncio.Protocol):
             self._transport.abort()
 
 
-class AsyncioRunner(Runner):
-    """An asyncio server on the default event loop, started from the pre-bound socket."""
+class _DatagramAdapter(asyncio.DatagramProtocol):
+    """asyncio's datagram callbacks mapped onto a wirecheck DatagramProtocol."""
 
-    name: ClassVar[str] = "asyncio"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+    def __init__(self, protocol: DatagramProtocol, sock: socket.socket) -> None:
+        self._protocol = protocol
+        self._sock = sock
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        assert self._transport is not None
+        for reply in self._protocol.datagram_received(data):
+            if reply:
+                self._transport.sendto(reply, addr)
+                continue
+            try:
+                self._sock.sendto(reply, addr)  # see the module docstring: asyncio drops b""
+            except OSError as exc:
+                log.debug("empty reply to %s not sent: %r", addr, exc)
+
+    def error_received(self, exc: Exception) -> None:
+        # ECONNREFUSED from an ICMP error for an earlier reply: that client is gone.
+        log.debug("datagram error: %r", exc)
+
+
+class _AsyncioLoopOwner:
+    """Runs ``_serve_until_stopped`` on a fresh loop (asyncio's or uvloop's) until a stop."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -107,14 +140,34 @@ class AsyncioRunner(Runner):
             self._loop.close()
 
     async def _serve(self) -> None:
-        live: set[_AsyncioAdapter] = set()
-        factory: Callable[[], _AsyncioAdapter] = lambda: _AsyncioAdapter(
-            self.service.protocol_factory(), self.options.idle_timeout, live
-        )
         loop = asyncio.get_running_loop()
         # The loop's own signal handling wakes it safely; the CLI's handlers are replaced.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop_requested.set)
+        try:
+            await self._serve_until_stopped(loop)
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
+        raise NotImplementedError
+
+    def request_stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop_requested.set)
+
+
+class AsyncioRunner(_AsyncioLoopOwner, Runner):
+    """An asyncio server on the default event loop, started from the pre-bound socket."""
+
+    name: ClassVar[str] = "asyncio"
+    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+
+    async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
+        live: set[_AsyncioAdapter] = set()
+        factory: Callable[[], _AsyncioAdapter] = lambda: _AsyncioAdapter(
+            self.service.protocol_factory(), self.options.idle_timeout, live
+        )
         server = await loop.create_server(factory, sock=self.listener)
         try:
             await self._stop_requested.wait()
@@ -126,20 +179,38 @@ class AsyncioRunner(Runner):
                 await asyncio.wait_for(server.wait_closed(), STOP_GRACE_S)
             except asyncio.TimeoutError:
                 log.warning("connections still open %.0f s after stop", STOP_GRACE_S)
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
 
-    def request_stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop_requested.set)
+
+class AsyncioDatagramRunner(_AsyncioLoopOwner, DatagramRunner):
+    """An asyncio datagram endpoint on the pre-bound UDP socket."""
+
+    name: ClassVar[str] = "asyncio"
+
+    async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _DatagramAdapter(self.protocol, self.listener), sock=self.listener
+        )
+        try:
+            await self._stop_requested.wait()
+        finally:
+            transport.close()
+
+
+def _new_uvloop() -> asyncio.AbstractEventLoop:
+    import uvloop  # optional dependency; RUNNERS names it so a missing one reads clearly
+
+    return uvloop.new_event_loop()
 
 
 class UvloopRunner(AsyncioRunner):
     """The asyncio runner on uvloop's libuv-based event loop."""
 
     name: ClassVar[str] = "uvloop"
+    new_event_loop = staticmethod(_new_uvloop)
 
-    @staticmethod
-    def new_event_loop() -> asyncio.AbstractEventLoop:
-        import uvloop  # optional dependency; RUNNERS names it so a missing one reads clearly
 
-        return uvloop.new_event_loop()
+class UvloopDatagramRunner(AsyncioDatagramRunner):
+    """The asyncio datagram runner on uvloop."""
+
+    name: ClassVar[str] = "uvloop"
+    new_event_loop = staticmethod(_new_uvloop)

@@ -14,7 +14,9 @@ it opened is closed; the listener is closed by ``serve()`` too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -39,6 +41,32 @@ DEFAULT_IDLE_TIMEOUT_S = 120.0
 # How long serve() waits for children and threads to finish after a stop before it kills
 # (processes) or abandons (daemon threads) them.
 STOP_GRACE_S = 5.0
+
+
+# The signals that mean "stop" to every wirecheck server.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+@contextlib.contextmanager
+def stop_signals_blocked():
+    """Hold SIGTERM/SIGINT pending across a ``fork()``.
+
+    Without this, a stop arriving between ``fork()`` and the child's first line runs the
+    parent's Python handler in the child, which only sets the child's copy of a flag: the
+    child then ignores the stop. Blocked, the signal waits; the parent receives it when the
+    block ends, the child (whose mask is inherited) once it has installed its own handlers
+    and called :func:`unblock_stop_signals`.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_stop_signals() -> None:
+    """In a forked child, after installing its handlers: let pending stops through."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,24 @@ chapter leaves out, and a real server needs, is here:
 pass: O(connections) per pass, and no fd >= FD_SETSIZE (1024) can be watched, so such
 connections are refused). :class:`SelectorLoop` registers interest with
 ``selectors.DefaultSelector`` (epoll on Linux) and updates it only when it changes.
+
+Datagram services use the same loops with one :class:`DatagramHandler`: it reads a bounded
+batch of datagrams per readiness event and queues the replies, sending them when the socket
+is writable; a full send buffer drops nothing, it only delays.
 """
 
 from __future__ import annotations
 
+import collections
 import select
 import selectors
 import socket
 import time
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
-from harness.protocols.base import StreamProtocol
+from harness.protocols.base import DatagramProtocol, StreamProtocol
 from harness.runners.base import RECV_BYTES, Runner, log
+from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, DatagramRunner
 
 # Stop reading a connection while this much of its output is unsent (back-pressure).
 HIGH_WATER_BYTES = 1 << 20
@@ -39,6 +45,9 @@ FD_SETSIZE = 1024
 
 # How often the loop wakes with no I/O to close idle connections.
 SWEEP_INTERVAL_S = 1.0
+
+# Replies queued before a datagram socket stops reading (back-pressure, in datagrams).
+MAX_QUEUED_REPLIES = 4096
 
 # Connections accepted per readiness event, so that a burst of connects cannot starve
 # established connections of a turn.
@@ -342,6 +351,52 @@ class ConnectionHandler(EventHandler):
         self._conn.close()
 
 
+class DatagramHandler(EventHandler):
+    """A datagram socket: read a batch, queue the replies, send them when writable."""
+
+    def __init__(self, sock: socket.socket, protocol: DatagramProtocol) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._replies: collections.deque[tuple[bytes, Any]] = collections.deque()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def wants_to_receive(self) -> bool:
+        return len(self._replies) < MAX_QUEUED_REPLIES
+
+    def wants_to_send(self) -> bool:
+        return bool(self._replies)
+
+    def handle_receive(self) -> None:
+        for _ in range(ACCEPTS_PER_WAKEUP):  # a bounded batch, so sends get their turn
+            try:
+                data, address = self._sock.recvfrom(DATAGRAM_BUFFER_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ECONNREFUSED from an ICMP error for an earlier reply
+                log.debug("recvfrom: %r", exc)
+                continue
+            self._replies.extend((reply, address) for reply in self._protocol.datagram_received(data))
+        self.handle_send()
+
+    def handle_send(self) -> None:
+        while self._replies:
+            reply, address = self._replies[0]
+            try:
+                self._sock.sendto(reply, address)
+            except (BlockingIOError, InterruptedError):
+                return  # the send buffer is full: wait for writability
+            except OSError as exc:
+                log.debug("reply to %s not sent: %r", address, exc)
+            self._replies.popleft()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class EventLoopRunner(Runner):
     """Serve a stream protocol from one event loop in the main thread."""
 
@@ -369,6 +424,37 @@ class SelectRunner(EventLoopRunner):
 
 class SelectorsRunner(EventLoopRunner):
     """The same handlers on ``selectors.DefaultSelector`` (epoll on Linux)."""
+
+    name: ClassVar[str] = "selectors"
+    loop_class = SelectorLoop
+
+
+class EventLoopDatagramRunner(DatagramRunner):
+    """Serve a datagram protocol from one event loop in the main thread."""
+
+    loop_class: ClassVar[type[EventLoop]]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop = self.loop_class(self.options.idle_timeout)
+        self.loop.add(DatagramHandler(self.listener, self.protocol))
+
+    def serve(self) -> None:
+        self.loop.run()
+
+    def request_stop(self) -> None:
+        self.loop.stop()
+
+
+class SelectDatagramRunner(EventLoopDatagramRunner):
+    """A datagram socket in the chapter's ``select.select()`` loop."""
+
+    name: ClassVar[str] = "select"
+    loop_class = SelectLoop
+
+
+class SelectorsDatagramRunner(EventLoopDatagramRunner):
+    """A datagram socket on ``selectors.DefaultSelector``."""
 
     name: ClassVar[str] = "selectors"
     loop_class = SelectorLoop

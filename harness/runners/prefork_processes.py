@@ -24,7 +24,14 @@ import threading
 import time
 from typing import ClassVar
 
-from harness.runners.base import STOP_GRACE_S, Runner, log
+from harness.runners.base import (
+    STOP_GRACE_S,
+    STOP_SIGNALS,
+    Runner,
+    log,
+    stop_signals_blocked,
+    unblock_stop_signals,
+)
 from harness.runners.event_loops import ListenerHandler, SelectorLoop
 
 # How often the parent checks for dead workers while waiting for a stop.
@@ -57,22 +64,29 @@ class PreforkProcessesRunner(Runner):
         self._stop_requested.set()
 
     def _spawn_worker(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the parent's code
-            status = 1
-            try:
-                self._run_worker()
-                status = 0
-            except BaseException:  # the worker's one error boundary: log, exit non-zero
-                log.exception("worker %d crashed", os.getpid())
-            finally:
-                os._exit(status)
+        with stop_signals_blocked():
+            pid = os.fork()
+            if pid == 0:
+                self._become_worker()
         self._workers.add(pid)
+
+    def _become_worker(self) -> None:
+        """The worker's whole life, ending in ``os._exit``: it never returns into the parent's
+        code (whose ``finally`` blocks would stop "its" workers and close the listener)."""
+        status = 1
+        try:
+            self._run_worker()
+            status = 0
+        except BaseException:  # the worker's one error boundary: log, exit non-zero
+            log.exception("worker %d crashed", os.getpid())
+        finally:
+            os._exit(status)
 
     def _run_worker(self) -> None:
         loop = SelectorLoop(self.options.idle_timeout)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, lambda _signum, _frame: loop.stop())
+        unblock_stop_signals()  # blocked across the fork; a stop sent meanwhile lands now
         loop.add(ListenerHandler(self.listener, loop, self.service.protocol_factory))
         loop.run()
 

@@ -8,8 +8,10 @@ Known limits:
 - ``max_children``: socketserver's default of 40 is raised to 256 (``MAX_CHILDREN``). With
   that many live children the accept loop blocks in ``waitpid`` until one exits, so further
   clients wait in the backlog; that is ForkingMixIn's own bound on a connection flood.
+- For UDP (``ForkingUDPServer``) the unit is a datagram: a fork per request.
 - The child inherits the parent's signal handlers; it restores the default SIGTERM/SIGINT
-  actions first thing, so a stop (SIGTERM from the parent) ends it at once.
+  actions first thing, so a stop (SIGTERM from the parent) ends it at once. The stop signals
+  are blocked across the fork so that none lands in the window before that.
 """
 
 from __future__ import annotations
@@ -20,28 +22,38 @@ import socketserver
 import time
 from typing import ClassVar
 
-from harness.runners.base import STOP_GRACE_S, log
-from harness.runners.socketserver_base import SocketServerRunner
+from harness.runners.base import (
+    STOP_GRACE_S,
+    STOP_SIGNALS,
+    log,
+    stop_signals_blocked,
+    unblock_stop_signals,
+)
+from harness.runners.socketserver_base import SocketServerDatagramRunner, SocketServerRunner
 
 # socketserver's 40 starves a 50-user load test; 256 processes of a few MB each are
 # affordable on the 24 GiB machines this runs on.
 MAX_CHILDREN = 256
 
 
-class ForkingRunner(SocketServerRunner):
-    """socketserver.ForkingTCPServer: one child process per connection, reaped at stop."""
+class _ForkingBehaviour:
+    """Child bookkeeping shared by the TCP and UDP forking runners."""
 
-    name: ClassVar[str] = "forking"
-    server_class = socketserver.ForkingTCPServer
+    server: socketserver.ForkingMixIn
 
     def configure(self, server: socketserver.TCPServer) -> None:
         server.max_children = MAX_CHILDREN
         server.block_on_close = True
 
+    def handle_one_request(self) -> None:
+        with stop_signals_blocked():  # process_request forks in here
+            super().handle_one_request()  # type: ignore[misc]
+
     def before_connection(self) -> None:
         # In the child: the parent's handlers would only set the parent's (copied) flag.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        unblock_stop_signals()
 
     def shutdown_children(self) -> None:
         children = set(self.server.active_children or ())
@@ -61,3 +73,17 @@ class ForkingRunner(SocketServerRunner):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+class ForkingRunner(_ForkingBehaviour, SocketServerRunner):
+    """socketserver.ForkingTCPServer: one child process per connection, reaped at stop."""
+
+    name: ClassVar[str] = "forking"
+    server_class = socketserver.ForkingTCPServer
+
+
+class ForkingDatagramRunner(_ForkingBehaviour, SocketServerDatagramRunner):
+    """socketserver.ForkingUDPServer: one child process per datagram, reaped at stop."""
+
+    name: ClassVar[str] = "forking"
+    server_class = socketserver.ForkingUDPServer

@@ -1,5 +1,9 @@
 """The socketserver family (``single``, ``threading``, ``forking``): one stoppable driver.
 
+The same driver carries TCP (TCPServer and its mixins, a handler per connection) and UDP
+(UDPServer and its mixins, a handler per datagram): only the server class and the handler
+differ, which is socketserver's own split.
+
 The chapter serves with ``serv.serve_forever()``. We keep socketserver's server classes and
 their request/handler structure (that is what these runners measure) but not
 ``serve_forever`` itself, because it cannot be stopped from a signal handler:
@@ -24,6 +28,7 @@ from typing import ClassVar
 
 from harness.runners.base import Runner, RunnerOptions
 from harness.runners.blocking import ConnectionTracker, serve_connection
+from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, answer_datagram
 from harness.services import Service
 
 # How often the loop wakes with nothing to do, so ForkingMixIn reaps exited children even
@@ -48,6 +53,18 @@ class _ProtocolHandler(socketserver.BaseRequestHandler):
             runner.connections.discard(self.request)
 
 
+class _DatagramHandler(socketserver.BaseRequestHandler):
+    """Answers one datagram (``self.request`` is socketserver's ``(data, socket)`` pair)."""
+
+    server: "_WirecheckServerMixin"
+
+    def handle(self) -> None:
+        runner = self.server.runner
+        runner.before_connection()
+        data, sock = self.request
+        answer_datagram(sock, runner.datagram_protocol, data, self.client_address)
+
+
 class _WirecheckServerMixin:
     """Gives the server a back-reference to its runner (the handler's only way in)."""
 
@@ -62,7 +79,8 @@ class SocketServerRunner(Runner):
     """
 
     transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
-    server_class: ClassVar[type[socketserver.TCPServer]]
+    server_class: ClassVar[type[socketserver.BaseServer]]
+    handler_class: ClassVar[type[socketserver.BaseRequestHandler]] = _ProtocolHandler
 
     def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
         super().__init__(service, listener, options)
@@ -73,7 +91,7 @@ class SocketServerRunner(Runner):
         server_type = type(
             f"Wirecheck{self.server_class.__name__}", (_WirecheckServerMixin, self.server_class), {}
         )
-        self.server = server_type(listener.getsockname(), _ProtocolHandler, bind_and_activate=False)
+        self.server = server_type(listener.getsockname(), self.handler_class, bind_and_activate=False)
         self.server.socket.close()
         self.server.socket = listener
         self.server.runner = self
@@ -93,7 +111,7 @@ class SocketServerRunner(Runner):
                 while not self._stopping:
                     for key, _ in selector.select(SERVICE_ACTIONS_INTERVAL_S):
                         if key.fileobj is self.listener and not self._stopping:
-                            self.server._handle_request_noblock()
+                            self.handle_one_request()
                     self.server.service_actions()
         finally:
             self.connections.shutdown_all()
@@ -101,6 +119,10 @@ class SocketServerRunner(Runner):
             self.server.server_close()
             self._wake_reader.close()
             self._wake_writer.close()
+
+    def handle_one_request(self) -> None:
+        """Accept (or receive) one request and process it: where the mixins thread or fork."""
+        self.server._handle_request_noblock()
 
     def shutdown_children(self) -> None:
         """Hook: end work running outside this process (forking), before server_close waits."""
@@ -113,3 +135,16 @@ class SocketServerRunner(Runner):
             self._wake_writer.send(b"\0")
         except OSError:
             pass  # the wake-up socket is full (a stop is already pending) or closed
+
+
+class SocketServerDatagramRunner(SocketServerRunner):
+    """Base for the socketserver UDP runners: one protocol object for the whole server."""
+
+    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
+    handler_class = _DatagramHandler
+
+    def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
+        self.datagram_protocol = service.protocol_factory()
+        super().__init__(service, listener, options)
+        # UDPServer reads 8192 bytes per datagram and silently truncates the rest.
+        self.server.max_packet_size = DATAGRAM_BUFFER_BYTES

@@ -5,6 +5,9 @@ protocol work. The chapter's warning holds: nothing bounds the number of threads
 flood of connections is a flood of threads. ``block_on_close`` stays on, so
 ``server_close()`` joins every handler thread; a stop first shuts down every live
 connection so that the joins do not wait out the idle timeout.
+
+For UDP it is ``socketserver.ThreadingUDPServer``: a thread per datagram, which costs more
+than answering a time request does; it is here to be measured, not recommended.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import socketserver
 from typing import ClassVar
 
-from harness.runners.socketserver_base import SocketServerRunner
+from harness.runners.socketserver_base import SocketServerDatagramRunner, SocketServerRunner
 
 
 class ThreadingRunner(SocketServerRunner):
@@ -23,4 +26,15 @@ class ThreadingRunner(SocketServerRunner):
 
     def configure(self, server: socketserver.TCPServer) -> None:
         server.daemon_threads = False  # joined in server_close, so none outlives the runner
+        server.block_on_close = True
+
+
+class ThreadingDatagramRunner(SocketServerDatagramRunner):
+    """socketserver.ThreadingUDPServer: one thread per datagram, joined at stop."""
+
+    name: ClassVar[str] = "threading"
+    server_class = socketserver.ThreadingUDPServer
+
+    def configure(self, server: socketserver.BaseServer) -> None:
+        server.daemon_threads = False
         server.block_on_close = True
