@@ -147,3 +147,24 @@ def test_datagram_services_answer_any_datagram_once() -> None:
     (reply,) = CtimeDatagramProtocol(clock=lambda: 0).datagram_received(b"anything")
     assert len(reply) == 24 and reply.isascii()  # ctime()'s fixed width
     assert EchoDatagramProtocol().datagram_received(b"") == [b""]
+
+
+from harness.protocols.timekeeping import MalformedReplyError, decode_daytime, decode_rfc868  # noqa: E402
+
+
+@pytest.mark.parametrize("unix_seconds", [0, 1_700_000_000, 2**32 - SECONDS_1900_TO_1970 + 5, 3_000_000_000])
+def test_rfc868_round_trips_in_the_era_nearest_the_client(unix_seconds: int) -> None:
+    assert decode_rfc868(rfc868_time(unix_seconds), near=unix_seconds + 100) == unix_seconds
+
+
+def test_rfc868_reply_of_the_wrong_length_is_malformed() -> None:
+    for reply in (b"", b"\x00\x00\x00", b"\x00" * 5):
+        with pytest.raises(MalformedReplyError):
+            decode_rfc868(reply, near=0)
+
+
+def test_daytime_allows_printing_ascii_space_cr_lf_only() -> None:
+    assert decode_daytime(b"Mon Jan  1 00:00:00 2024\r\n") == "Mon Jan  1 00:00:00 2024\r\n"
+    for bad in (b"caf\xc3\xa9", b"tab\there", b"nul\x00"):
+        with pytest.raises(MalformedReplyError):
+            decode_daytime(bad)

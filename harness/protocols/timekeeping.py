@@ -110,3 +110,40 @@ class CtimeDatagramProtocol:
 
     def datagram_received(self, data: bytes) -> list[bytes]:
         return [time.ctime(self._clock()).encode("ascii")]
+
+
+# --- the client side: what a reply means -------------------------------------------------
+
+
+class MalformedReplyError(ValueError):
+    """A reply that the RFC's format cannot produce (wrong length, non-ASCII...)."""
+
+
+def decode_rfc868(reply: bytes, *, near: float) -> float:
+    """The Unix time an RFC 868 reply stands for, choosing the 2**32-second era nearest ``near``.
+
+    RFC 868 leaves the era implicit; picking the one closest to the client's own clock is
+    what makes a post-2036 reply (which wraps to small numbers) decode correctly.
+
+    Raises:
+        MalformedReplyError: the reply is not exactly 4 bytes (RFC 868: "a 32-bit time value").
+    """
+    if len(reply) != 4:
+        raise MalformedReplyError(f"a time reply is 4 bytes, this one is {len(reply)}")
+    count = struct.unpack("!I", reply)[0]
+    near_count = int(near) + SECONDS_1900_TO_1970
+    era = round((near_count - count) / 2**32)
+    return count + era * 2**32 - SECONDS_1900_TO_1970
+
+
+def decode_daytime(reply: bytes) -> str:
+    """The daytime text of a reply.
+
+    Raises:
+        MalformedReplyError: a byte that is not an ASCII printing character, space, CR or LF
+            (RFC 867: "the current date and time is sent ... as a ascii character string").
+    """
+    bad = [byte for byte in reply if not (32 <= byte < 127 or byte in (10, 13))]
+    if bad:
+        raise MalformedReplyError(f"daytime is ASCII text; byte 0x{bad[0]:02x} is not")
+    return reply.decode("ascii")

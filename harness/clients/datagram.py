@@ -1,0 +1,70 @@
+"""One request datagram, one reply, with the retries UDP needs and a clear error without.
+
+UDP may drop a request or a reply, so a client that waits once and gives up reports a
+healthy server as dead, and one that waits forever hangs on a dead one (the chapter's
+``s.recvfrom(8192)`` does the latter). :func:`request_datagram` sends, waits a bounded
+time, resends up to ``attempts`` times, and then says exactly what it tried.
+
+The client socket is connected to the server's address: the kernel then delivers only
+datagrams from that address and port, which is how a client knows a reply is an answer and
+not stray traffic (and why a server must answer from the socket the request reached).
+"""
+
+from __future__ import annotations
+
+import socket
+
+# Loopback answers in microseconds; a second is generous per try, three tries ride out a
+# dropped datagram without making a dead server slow to report.
+DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_ATTEMPTS = 3
+
+# Larger than any UDP payload (65,507 bytes over IPv4), so nothing is silently truncated.
+RECEIVE_BUFFER_BYTES = 65536
+
+
+class NoAnswerError(TimeoutError):
+    """No reply arrived from the server after every attempt."""
+
+
+def request_datagram(
+    host: str,
+    port: int,
+    payload: bytes = b"",
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> bytes:
+    """Send ``payload`` to ``host:port`` and return the first reply.
+
+    Args:
+        host: the server's address.
+        port: its UDP port.
+        payload: the request (RFC 867/868 ignore its content; echo returns it).
+        timeout: seconds to wait for a reply after each send.
+        attempts: sends before giving up (at least 1).
+
+    Returns:
+        The reply datagram.
+
+    Raises:
+        NoAnswerError: no reply after ``attempts`` sends; the message says how long was waited.
+        ConnectionRefusedError: the host said nobody listens on that port (ICMP port
+            unreachable, reported by the kernel on a connected socket).
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        for _ in range(attempts):
+            sock.send(payload)
+            try:
+                return sock.recv(RECEIVE_BUFFER_BYTES)
+            except TimeoutError:
+                continue
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    raise NoAnswerError(
+        f"no reply from {where} (udp) after {attempts} request(s), {timeout:g} s each"
+    )
