@@ -113,6 +113,30 @@ class RunningServer:
         self.stop()
 
 
+def processes_in_session(session_id: int) -> list[int]:
+    """Pids of the live (non-zombie) processes in a session, read from /proc.
+
+    Every server the launcher starts leads a session of its own, so after a stop this is
+    exactly "what of that server is still running": a child it failed to reap, a worker
+    that ignored SIGTERM. Linux-only, as /proc is.
+    """
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:
+            continue  # exited while we looked
+        # Fields after the command name (which may hold spaces) in parentheses:
+        # state, ppid, pgrp, session, ...
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if int(fields[3]) == session_id and fields[0] != b"Z":
+            members.append(int(entry.name))
+    return members
+
+
 def serve_command(
     service: str, runner: str, *, host: str = "127.0.0.1", workers: int | None = None
 ) -> list[str]:
@@ -160,14 +184,16 @@ def launch_command(
     line = _read_first_line(process, ready_timeout)
     match = READY_PATTERN.match(line)
     if match is None:
+        exited_by_itself = process.poll() is not None
         partial = RunningServer(list(argv), "tcp", "", 0, process, stderr_file)
         status = partial.stop(timeout=2.0)
         stderr_file_text = partial.stderr_text()
-        what = (
-            f"said nothing within {ready_timeout:g} s"
-            if not line
-            else f"printed {line[:200]!r} instead of a READY line"
-        )
+        if line:
+            what = f"printed {line[:200]!r} instead of a READY line"
+        elif exited_by_itself:
+            what = "exited before printing a READY line"
+        else:
+            what = f"said nothing within {ready_timeout:g} s"
         raise LaunchError(
             f"server did not come up: {what} (exit status {status})\n"
             f"  command: {' '.join(argv)}\n  stderr: {stderr_file_text.strip()[-2000:] or '(empty)'}"

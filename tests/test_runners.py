@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import RunningServer, launch_command
+from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import RUNNERS, load_runner, runners_for
 from tests.runner_host import FAREWELL, GREETING
 
@@ -54,23 +54,6 @@ def recv_to_eof(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         data += chunk
     return bytes(data)
-
-
-def session_members(session_id: int) -> list[int]:
-    """Pids of live (non-zombie) processes in a session: the server and anything it forked."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, session = fields[0], int(fields[3])
-        if session == session_id and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 @pytest.mark.parametrize("runner", ALL_RUNNERS)
@@ -147,11 +130,11 @@ def test_runner_stops_with_a_client_connected_and_leaves_no_process(runner: str)
     clients = [connect(server) for _ in range(2)]
     try:
         assert recv_exactly(clients[0], len(GREETING)) == GREETING
-        assert session_members(server.pid)  # the server (and its children) are up
+        assert processes_in_session(server.pid)  # the server (and its children) are up
         started = time.monotonic()
         assert server.stop() == 0, server.stderr_text()
         stop_seconds = time.monotonic() - started
-        assert session_members(server.pid) == []
+        assert processes_in_session(server.pid) == []
         # A connected client sees the end of the connection, not a hang.
         clients[0].settimeout(IO_TIMEOUT_S)
         try:
@@ -179,7 +162,7 @@ def wait_for_workers(server: RunningServer, count: int, excluding: int = 0) -> l
     """Poll /proc until the server has ``count`` children (READY precedes the forks)."""
     deadline = time.monotonic() + IO_TIMEOUT_S
     while True:
-        workers = [pid for pid in session_members(server.pid) if pid not in (server.pid, excluding)]
+        workers = [pid for pid in processes_in_session(server.pid) if pid not in (server.pid, excluding)]
         if len(workers) == count or time.monotonic() > deadline:
             return workers
         time.sleep(0.05)  # a child's birth has no fd to wait on
@@ -254,4 +237,4 @@ def test_datagram_runner_survives_a_vanished_client_and_stops_clean(runner: str)
             client.send(b"ok")
             assert client.recv(65536) == b"ko"
     assert server.exit_status == 0
-    assert session_members(server.pid) == []
+    assert processes_in_session(server.pid) == []

@@ -71,6 +71,14 @@ class ConnectionTracker:
         with self._lock:
             self._live.discard(conn)
 
+    def serve(self, conn: socket.socket, protocol: StreamProtocol, idle_timeout: float) -> None:
+        """:func:`serve_connection`, with ``conn`` tracked while it is served."""
+        self.add(conn)
+        try:
+            serve_connection(conn, protocol, idle_timeout)
+        finally:
+            self.discard(conn)
+
     def shutdown_all(self) -> None:
         with self._lock:
             live = list(self._live)

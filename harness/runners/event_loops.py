@@ -35,7 +35,7 @@ from typing import Any, Callable, ClassVar
 
 from harness.protocols.base import DatagramProtocol, StreamProtocol
 from harness.runners.base import RECV_BYTES, Runner, log
-from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, DatagramRunner
+from harness.runners.datagram import DATAGRAM_BUFFER_BYTES
 
 # Stop reading a connection while this much of its output is unsent (back-pressure).
 HIGH_WATER_BYTES = 1 << 20
@@ -398,18 +398,26 @@ class DatagramHandler(EventHandler):
 
 
 class EventLoopRunner(Runner):
-    """Serve a stream protocol from one event loop in the main thread."""
+    """Serve from one event loop in the main thread: a listener (TCP) or the socket (UDP).
 
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
+    One class carries both transports: the loop is the same, only the handler watching the
+    bound socket differs (an accepting :class:`ListenerHandler`, or a :class:`DatagramHandler`
+    with the server-wide protocol object).
+    """
+
     loop_class: ClassVar[type[EventLoop]]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.loop = self.loop_class(self.options.idle_timeout)
-        self.loop.add(ListenerHandler(self.listener, self.loop, self.service.protocol_factory))
+        if self.service.transport == "udp":
+            protocol: DatagramProtocol = self.service.protocol_factory()  # type: ignore[assignment]
+            self.loop.add(DatagramHandler(self.listener, protocol))
+        else:
+            self.loop.add(ListenerHandler(self.listener, self.loop, self.service.protocol_factory))
 
     def serve(self) -> None:
-        self.loop.run()  # closes the listener with every other handler
+        self.loop.run()  # closes the bound socket with every other handler
 
     def request_stop(self) -> None:
         self.loop.stop()
@@ -419,6 +427,7 @@ class SelectRunner(EventLoopRunner):
     """The chapter's EventHandler objects in a ``select.select()`` loop."""
 
     name: ClassVar[str] = "select"
+    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
     loop_class = SelectLoop
 
 
@@ -426,35 +435,17 @@ class SelectorsRunner(EventLoopRunner):
     """The same handlers on ``selectors.DefaultSelector`` (epoll on Linux)."""
 
     name: ClassVar[str] = "selectors"
+    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
     loop_class = SelectorLoop
 
 
-class EventLoopDatagramRunner(DatagramRunner):
-    """Serve a datagram protocol from one event loop in the main thread."""
-
-    loop_class: ClassVar[type[EventLoop]]
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.loop = self.loop_class(self.options.idle_timeout)
-        self.loop.add(DatagramHandler(self.listener, self.protocol))
-
-    def serve(self) -> None:
-        self.loop.run()
-
-    def request_stop(self) -> None:
-        self.loop.stop()
-
-
-class SelectDatagramRunner(EventLoopDatagramRunner):
+class SelectDatagramRunner(SelectRunner):
     """A datagram socket in the chapter's ``select.select()`` loop."""
 
-    name: ClassVar[str] = "select"
-    loop_class = SelectLoop
+    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
 
 
-class SelectorsDatagramRunner(EventLoopDatagramRunner):
+class SelectorsDatagramRunner(SelectorsRunner):
     """A datagram socket on ``selectors.DefaultSelector``."""
 
-    name: ClassVar[str] = "selectors"
-    loop_class = SelectorLoop
+    transports: ClassVar[frozenset[str]] = frozenset({"udp"})

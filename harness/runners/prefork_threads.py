@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from harness.runners.accept_loop import StoppableListener
 from harness.runners.base import STOP_GRACE_S, Runner, log
-from harness.runners.blocking import ConnectionTracker, serve_connection
+from harness.runners.blocking import ConnectionTracker
 
 # The chapter's nworkers = 16.
 DEFAULT_WORKERS = 16
@@ -39,11 +39,7 @@ class PreforkThreadsRunner(Runner):
         self._stop_requested = threading.Event()
 
     def _serve_one(self, conn: socket.socket) -> None:
-        self._connections.add(conn)
-        try:
-            serve_connection(conn, self.service.protocol_factory(), self.options.idle_timeout)
-        finally:
-            self._connections.discard(conn)
+        self._connections.serve(conn, self.service.protocol_factory(), self.options.idle_timeout)
 
     def serve(self) -> None:
         workers = self.options.workers or DEFAULT_WORKERS

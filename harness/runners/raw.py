@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from harness.runners.accept_loop import StoppableListener
 from harness.runners.base import Runner, log
-from harness.runners.blocking import ConnectionTracker, serve_connection
+from harness.runners.blocking import ConnectionTracker
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, DatagramRunner, answer_datagram
 
 
@@ -39,11 +39,7 @@ class RawRunner(Runner):
             self.listener.close()
 
     def _serve_one(self, conn: socket.socket) -> None:
-        self._connections.add(conn)
-        try:
-            serve_connection(conn, self.service.protocol_factory(), self.options.idle_timeout)
-        finally:
-            self._connections.discard(conn)
+        self._connections.serve(conn, self.service.protocol_factory(), self.options.idle_timeout)
 
     def request_stop(self) -> None:
         self._accepting.stop()

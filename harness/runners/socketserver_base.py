@@ -27,7 +27,7 @@ import socketserver
 from typing import ClassVar
 
 from harness.runners.base import Runner, RunnerOptions
-from harness.runners.blocking import ConnectionTracker, serve_connection
+from harness.runners.blocking import ConnectionTracker
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, answer_datagram
 from harness.services import Service
 
@@ -44,13 +44,7 @@ class _ProtocolHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         runner = self.server.runner
         runner.before_connection()
-        runner.connections.add(self.request)
-        try:
-            serve_connection(
-                self.request, runner.service.protocol_factory(), runner.options.idle_timeout
-            )
-        finally:
-            runner.connections.discard(self.request)
+        runner.connections.serve(self.request, runner.service.protocol_factory(), runner.options.idle_timeout)
 
 
 class _DatagramHandler(socketserver.BaseRequestHandler):
