@@ -1,0 +1,303 @@
+"""Case declaration and target selection: which case runs against which server.
+
+A **case** is one requirement checked one way. It is declared on a pytest test function::
+
+    @case("echo-tcp/862/1", level=MUST, requirement='RFC 862: "Once a connection …"',
+          expected="b'hello\\r\\n' comes back byte-exact")
+    def test_small_payload_is_echoed(endpoint: Endpoint) -> None:
+        check_small_payload_echoed(endpoint)
+
+Case IDs are explicit and stable, ``<service>/<spec-section>/<n>`` (a contract: scripts
+compare results across runs by ID), never derived from a position in a file. The
+requirement is quoted verbatim from the RFC, or from the suite's SPEC.md where the RFC is
+silent. A level may depend on the runner: "20 clients at once are served" is a SHOULD of an
+echo server, but the one-at-a-time runners ``raw`` and ``single`` cannot meet it by design,
+so for them it is INFO (observed, not judged).
+
+A **target** is where a service's cases are run: a reference server (``runner:raw``,
+launched by the pytest plugin) or a running server named with ``--target
+echo-tcp=127.0.0.1:7``. Only loopback addresses are ever targets (../shared/DESIGN.md:
+"Only loopback addresses (127.0.0.0/8, ::1) are ever targets of tests and load runs").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, TypeVar
+
+from harness.runners import RUNNERS, runners_for
+from harness.services import SERVICES
+from harness.verdicts import Level
+
+CASE_ID_PATTERN = re.compile(
+    r"^(?P<service>[a-z0-9]+(?:-[a-z0-9]+)*)/(?P<section>[a-z0-9][a-z0-9.-]*)/(?P<number>[1-9][0-9]*)$"
+)
+
+# The attribute the decorator sets on a test function; the pytest plugin reads it.
+CASE_ATTRIBUTE = "wirecheck_case"
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """A declared case.
+
+    Attributes:
+        case_id: ``<service>/<spec-section>/<n>``.
+        level: the level for every target not named in ``level_for_runner``.
+        requirement: the requirement, quoted verbatim (with its source).
+        expected: what passing looks like, in words (the results' ``expected`` when OK).
+        level_for_runner: per-runner overrides, e.g. ``{"raw": INFO}``.
+    """
+
+    case_id: str
+    level: Level
+    requirement: str
+    expected: str
+    level_for_runner: Mapping[str, Level] = field(default_factory=dict)
+
+    @property
+    def service(self) -> str:
+        return self.case_id.split("/", 1)[0]
+
+    @property
+    def section(self) -> str:
+        return self.case_id.split("/")[1]
+
+    def level_for(self, runner: str | None) -> Level:
+        """The level against a reference runner (``None``: a --target server)."""
+        if runner is None:
+            return self.level
+        return self.level_for_runner.get(runner, self.level)
+
+
+# Every case declared so far, by ID: a duplicate ID is a defect found at import time.
+CASES: dict[str, CaseSpec] = {}
+_CASE_OWNERS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def separate_registry() -> Iterator[dict[str, CaseSpec]]:
+    """Declare cases into an empty registry for the duration, then restore the real one.
+
+    For the project's own tests, which declare throwaway cases or load suite files to
+    inspect their declarations without clashing with the cases pytest collected.
+    """
+    saved_cases, saved_owners = dict(CASES), dict(_CASE_OWNERS)
+    CASES.clear()
+    _CASE_OWNERS.clear()
+    try:
+        yield CASES
+    finally:
+        CASES.clear()
+        CASES.update(saved_cases)
+        _CASE_OWNERS.clear()
+        _CASE_OWNERS.update(saved_owners)
+
+
+def validate_case_id(case_id: str) -> None:
+    """Raise ValueError unless ``case_id`` is ``<known service>/<section>/<n>``."""
+    match = CASE_ID_PATTERN.match(case_id)
+    if match is None:
+        raise ValueError(
+            f"case ID {case_id!r} is not <service>/<spec-section>/<n> "
+            "(lower case, sections like 862 or concurrency, n from 1)"
+        )
+    if match.group("service") not in SERVICES:
+        raise ValueError(f"case ID {case_id!r} names unknown service {match.group('service')!r}")
+
+
+def case(
+    case_id: str,
+    *,
+    level: Level,
+    requirement: str,
+    expected: str,
+    level_for_runner: Mapping[str, Level] | None = None,
+) -> Callable[[F], F]:
+    """Declare a pytest test function as the conformance case ``case_id``.
+
+    Args:
+        case_id: ``<service>/<spec-section>/<n>``, unique across the suites.
+        level: MUST, SHOULD or INFO.
+        requirement: the requirement quoted verbatim, with its source.
+        expected: what passing looks like, in words.
+        level_for_runner: levels that differ for some reference runners.
+
+    Returns:
+        A decorator that registers the case and returns the function unchanged but for the
+        :data:`CASE_ATTRIBUTE` attribute. The function must take an ``endpoint`` argument.
+
+    Raises:
+        ValueError: a malformed or duplicate ID, an unknown runner in the overrides, an
+            empty requirement.
+    """
+    validate_case_id(case_id)
+    overrides = dict(level_for_runner or {})
+    unknown = sorted(set(overrides) - set(RUNNERS))
+    if unknown:
+        raise ValueError(f"case {case_id}: level_for_runner names unknown runners {unknown}")
+    if not requirement.strip():
+        raise ValueError(f"case {case_id}: the requirement must be quoted")
+    spec = CaseSpec(case_id, Level(level), requirement, expected, overrides)
+
+    def register(function: F) -> F:
+        owner = f"{function.__module__}.{function.__qualname__}"
+        if _CASE_OWNERS.get(case_id, owner) != owner:
+            raise ValueError(f"duplicate case ID {case_id}: {_CASE_OWNERS[case_id]} and {owner}")
+        CASES[case_id] = spec
+        _CASE_OWNERS[case_id] = owner
+        setattr(function, CASE_ATTRIBUTE, spec)
+        return function
+
+    return register
+
+
+def case_of(function: object) -> CaseSpec | None:
+    """The case a test function declares, or None for an ordinary test."""
+    return getattr(function, CASE_ATTRIBUTE, None)
+
+
+# --- targets ---------------------------------------------------------------------------
+
+
+class TargetOptionError(ValueError):
+    """A --target/--service/--runner value that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one service's cases run.
+
+    Attributes:
+        service: the service name.
+        runner: the reference runner to launch, or None for a running server.
+        host: the running server's host (None for a reference runner).
+        port: the running server's port (None for a reference runner).
+    """
+
+    service: str
+    runner: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def name(self) -> str:
+        """``runner:threading``, ``127.0.0.1:7`` or ``[::1]:7``: the results' ``target``."""
+        if self.runner is not None:
+            return f"runner:{self.runner}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def test_id(self) -> str:
+        """The name as it appears in a pytest test ID.
+
+        pytest separates node ID parts with ``::``, so an IPv6 host is written without the
+        ``::`` abbreviation (``[0:0:0:0:0:0:0:1]:7``).
+        """
+        if self.host and ":" in self.host:
+            groups = ipaddress.ip_address(self.host).exploded.split(":")
+            full = ":".join(str(int(group, 16)) for group in groups)
+            return f"[{full}]:{self.port}"
+        return self.name
+
+    @property
+    def group(self) -> str:
+        """One server, as an xdist group name: ``echo-tcp.runner-raw``, ``echo-tcp.127.0.0.1-7``.
+
+        pytest-xdist's loadgroup appends ``@<group>`` to node IDs and splits at the last
+        ``@`` after the last ``]``, so a group name may contain neither.
+        """
+        return re.sub(r"[@\[\]:/\s]+", "-", f"{self.service}.{self.name}")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (literals only; no DNS is consulted)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_target_option(text: str) -> Target:
+    """Parse ``NAME=HOST:PORT`` (``NAME=[::1]:PORT`` for IPv6).
+
+    Raises:
+        TargetOptionError: unknown service, malformed address, a port outside 1–65535, or a
+            host that is not loopback (this project never targets anything else).
+    """
+    name, equals, address = text.partition("=")
+    if not equals or not name or not address:
+        raise TargetOptionError(f"--target {text!r}: expected NAME=HOST:PORT, e.g. echo-tcp=127.0.0.1:7")
+    if name not in SERVICES:
+        raise TargetOptionError(
+            f"--target {text!r}: unknown service {name!r}; known services: {', '.join(SERVICES)}"
+        )
+    bracketed = re.fullmatch(r"\[([^\]]+)\]:(\d+)", address)
+    plain = re.fullmatch(r"([^:\[\]]+):(\d+)", address)
+    match = bracketed or plain
+    if match is None:
+        raise TargetOptionError(
+            f"--target {text!r}: expected HOST:PORT or [IPv6]:PORT after '=', got {address!r}"
+        )
+    host, port = match.group(1), int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise TargetOptionError(f"--target {text!r}: port {port} is outside 1-65535")
+    if not is_loopback_host(host):
+        raise TargetOptionError(
+            f"--target {text!r}: {host} is not a loopback address; wirecheck only targets "
+            "127.0.0.0/8, ::1 and localhost"
+        )
+    return Target(name, host=host, port=port)
+
+
+def select_targets(
+    *,
+    services: Iterable[str] = (),
+    runners: Iterable[str] = (),
+    target_options: Iterable[str] = (),
+) -> dict[str, list[Target]]:
+    """Which targets each selected service's cases run against.
+
+    Args:
+        services: --service values; empty means every service.
+        runners: --runner values; empty means every runner carrying the service.
+        target_options: --target values. If any is given, only those services run, only
+            against those servers, and nothing is launched.
+
+    Returns:
+        ``{service: [Target…]}`` for every service that has at least one target.
+
+    Raises:
+        TargetOptionError: an unknown service or runner, or a bad --target.
+    """
+    services = list(dict.fromkeys(services))
+    runners = list(dict.fromkeys(runners))
+    for name in services:
+        if name not in SERVICES:
+            raise TargetOptionError(f"--service {name!r}: unknown; known services: {', '.join(SERVICES)}")
+    for name in runners:
+        if name not in RUNNERS:
+            raise TargetOptionError(f"--runner {name!r}: unknown; known runners: {', '.join(RUNNERS)}")
+    wanted = set(services or SERVICES)
+    selected: dict[str, list[Target]] = {}
+    explicit = [parse_target_option(text) for text in target_options]
+    if explicit:
+        for target in explicit:
+            if target.service in wanted and target not in selected.get(target.service, []):
+                selected.setdefault(target.service, []).append(target)
+        return selected
+    for name, service in SERVICES.items():
+        if name not in wanted:
+            continue
+        carried = [runner for runner in runners_for(service.transport) if not runners or runner in runners]
+        if carried:
+            selected[name] = [Target(name, runner=runner) for runner in carried]
+    return selected

@@ -1,0 +1,471 @@
+"""The pytest layer of the suites: options, endpoints, verdicts, the results file.
+
+Loaded by the repository's root ``conftest.py``. It only supplies endpoints and turns
+outcomes into verdicts; what a case checks lives in ``harness.checks`` (usable without
+pytest), and which level and requirement a case has lives in its ``@case`` declaration
+(``harness.cases``).
+
+Options (a contract, ../shared/DESIGN.md): ``--service NAME`` and ``--runner NAME``
+(repeatable) restrict which services run and which reference runners are launched;
+``--target NAME=HOST:PORT`` (repeatable, loopback only) runs that service's cases against a
+running server and launches nothing; ``--case-timeout SECONDS`` is each case's whole budget
+(default 30); ``--results FILE.json`` writes one record per case. ``--strict`` (SHOULD
+failures count toward the exit status) is pytest's own flag — pytest 9 owns the name (it
+also turns on strict markers, xfail and parametrization IDs, all of which the suites
+satisfy) — so it is read here, not registered.
+
+Theory of operation:
+
+- *Parametrization.* Each ``@case`` function is parametrized over the targets of its service
+  (``pytest_generate_tests``), with IDs ``<case-id>@<target>`` — e.g.
+  ``test_small_payload_is_echoed[echo-tcp/862/1@runner:raw]`` — never positional. Cases of
+  services with no target (``--service``/``--target`` excluded them) are deselected.
+- *Endpoints.* The ``endpoint`` fixture gives a case its server's address and a fresh
+  :class:`~harness.checks.Deadline` of ``--case-timeout`` seconds. Reference servers are
+  launched lazily, once per process, by a session-scoped pool, and stopped at session end.
+  A launch failure (including a runner whose optional dependency is missing) is ERROR for
+  each of that server's cases, with the server's stderr in the message; it is never a skip.
+- *pytest-xdist.* Each case is marked ``xdist_group(<service>@<target>)`` and, when ``-n`` is
+  given without ``--dist``, the distribution mode defaults to ``loadgroup``: all cases of one
+  server run on one worker, so each server is launched once in the whole run, not once per
+  worker; different servers run in parallel. (Plain ``load`` would also work, at the cost
+  of every worker launching every server.) Verdicts are computed on the worker and carried
+  to the controller as an extra report attribute (``report.wirecheck``; pytest serialises a
+  report's extra attributes), where the results file is written once.
+- *Verdicts.* ``pytest_runtest_makereport`` maps (level, exception) to a verdict
+  (:func:`harness.verdicts.verdict_for`) and sets the report's outcome so that pytest's
+  exit status is the contract's: 0 iff no MUST case FAILED, nothing ERRORed, and, with
+  ``--strict``, nothing was NON-STRICT. The terminal shows the verdict word per case and a
+  closing line of verdict counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
+from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
+from harness.checks import Deadline, Endpoint
+from harness.checks.properties import load_profile
+from harness.launch import LaunchError, RunningServer, launch_server
+from harness.verdicts import (
+    CaseRecord,
+    ConformanceFailure,
+    HarnessError,
+    Verdict,
+    case_sort_key,
+    counts_as_failure,
+    results_document,
+    summary_line,
+    utc_timestamp,
+    verdict_counts,
+    verdict_for,
+)
+
+# Long enough for the slowest case (16 MiB through a process-per-connection server on a
+# loaded 2-core machine), short enough that a silent target costs minutes, not hours.
+DEFAULT_CASE_TIMEOUT_S = 30.0
+
+# The argument name a case function is parametrized over.
+TARGET_ARGUMENT = "wirecheck_target"
+
+
+@dataclass
+class WirecheckRun:
+    """What the plugin knows for one pytest process (controller or worker)."""
+
+    targets: dict[str, list[Target]]
+    case_timeout: float
+    strict: bool
+    results_path: Path | None
+    started: str = field(default_factory=utc_timestamp)
+    # nodeid -> record; filled on whichever process sees the reports (the controller)
+    records: dict[str, CaseRecord] = field(default_factory=dict)
+
+
+RUN_KEY = pytest.StashKey[WirecheckRun]()
+OBSERVATION_KEY = pytest.StashKey[str]()
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wirecheck", "wirecheck conformance suites")
+    group.addoption(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this service's cases (repeatable)",
+    )
+    group.addoption(
+        "--runner",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="launch only these reference runners (repeatable)",
+    )
+    group.addoption(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
+        "[::1]:PORT for IPv6); repeatable; launches nothing",
+    )
+    group.addoption(
+        "--case-timeout",
+        type=float,
+        default=DEFAULT_CASE_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--clock-tolerance",
+        type=float,
+        default=DEFAULT_CLOCK_TOLERANCE_S,
+        metavar="SECONDS",
+        help="how far a time or daytime server's clock may be from ours "
+        f"(default {DEFAULT_CLOCK_TOLERANCE_S:g})",
+    )
+    group.addoption(
+        "--results",
+        default=None,
+        metavar="FILE.json",
+        help="write every case's verdict to this JSON file",
+    )
+
+
+def strict_requested(config: pytest.Config) -> bool:
+    """Whether ``--strict`` was given (pytest's flag; pytest 9 also has a ``strict`` ini)."""
+    if config.getoption("strict", False):
+        return True
+    try:
+        return bool(config.getini("strict"))
+    except ValueError:  # pytest < 9: no such ini option
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # `-n N` without `--dist`: group by server (see the module docstring). Runs before
+    # xdist's own hook, which would otherwise turn "no" into "load".
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "no":
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    # xdist workers re-parse the original command line, so they would not see the
+    # loadgroup default chosen above; tell them (read in pytest_configure).
+    node.workerinput["wirecheck_dist"] = node.config.option.dist
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): run on the worker that runs this group")
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None and worker_input.get("wirecheck_dist") == "loadgroup":
+        config.option.loadgroup = True  # read by xdist's worker when it collects
+    try:
+        targets = select_targets(
+            services=config.getoption("service"),
+            runners=config.getoption("runner"),
+            target_options=config.getoption("target"),
+        )
+    except TargetOptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    case_timeout = config.getoption("case_timeout")
+    if not case_timeout > 0:
+        raise pytest.UsageError(f"--case-timeout must be a positive number of seconds, got {case_timeout}")
+    if not config.getoption("clock_tolerance") >= 0:
+        raise pytest.UsageError(
+            f"--clock-tolerance must be zero or more seconds, got {config.getoption('clock_tolerance')}"
+        )
+    results = config.getoption("results")
+    run = WirecheckRun(
+        targets=targets,
+        case_timeout=case_timeout,
+        strict=strict_requested(config),
+        results_path=Path(results) if results else None,
+    )
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
+    if not config.getoption("hypothesis_profile", None):
+        load_profile()  # $HYPOTHESIS_PROFILE, else ci
+
+
+# --- collection ------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec = case_of(metafunc.function)
+    if spec is None:
+        return
+    if "endpoint" not in metafunc.fixturenames:
+        raise TypeError(
+            f"case {spec.case_id} ({metafunc.function.__name__}) must take an 'endpoint' argument"
+        )
+    targets = metafunc.config.stash[RUN_KEY].targets.get(spec.service, [])
+    metafunc.parametrize(
+        TARGET_ARGUMENT,
+        [
+            pytest.param(
+                target,
+                id=f"{spec.case_id}@{target.test_id}",
+                marks=pytest.mark.xdist_group(target.group),
+            )
+            for target in targets
+        ],
+    )
+
+
+def _case_and_target(item: pytest.Item) -> tuple[CaseSpec, Target] | tuple[None, None]:
+    spec = case_of(getattr(item, "function", None))
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get(TARGET_ARGUMENT) if callspec is not None else None
+    if spec is None or not isinstance(target, Target):
+        return None, None
+    return spec, target
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A case whose service has no target this run (an empty parametrization) is deselected,
+    # not skipped: "not asked for" is not an outcome.
+    keep, drop = [], []
+    for item in items:
+        spec, _ = _case_and_target(item)
+        is_case = case_of(getattr(item, "function", None)) is not None
+        (drop if is_case and spec is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+class ServerPool:
+    """Reference servers of this process, launched on first use, stopped at the end.
+
+    Args:
+        launch: starts ``(service, runner)`` and returns the running server, or raises
+            :class:`~harness.launch.LaunchError` (default: :func:`harness.launch.launch_server`).
+
+    A failed launch is remembered, so each of that server's cases fails fast with the same
+    message instead of relaunching.
+
+    Resource handling: the pool owns every server it launched; :meth:`stop_all` stops them.
+    """
+
+    def __init__(self, launch: Callable[[str, str], RunningServer] = launch_server) -> None:
+        self._launch = launch
+        self._servers: dict[tuple[str, str], RunningServer] = {}
+        self._failures: dict[tuple[str, str], str] = {}
+
+    def address_of(self, target: Target) -> tuple[str, int]:
+        """The (host, port) to check for ``target``, launching its server if needed.
+
+        Raises:
+            HarnessError: the reference server could not be launched.
+        """
+        if target.runner is None:
+            assert target.host is not None and target.port is not None
+            return target.host, target.port
+        key = (target.service, target.runner)
+        if key in self._failures:
+            raise HarnessError(self._failures[key])
+        server = self._servers.get(key)
+        if server is None:
+            try:
+                server = self._launch(target.service, target.runner)
+            except LaunchError as exc:
+                self._failures[key] = f"could not launch {target.service} on runner {target.runner}: {exc}"
+                raise HarnessError(self._failures[key]) from None
+            self._servers[key] = server
+        return server.host, server.port
+
+    def stop_all(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+
+@pytest.fixture(scope="session")
+def wirecheck_servers() -> Iterator[ServerPool]:
+    """The session's reference servers (launched lazily; stopped at session end)."""
+    pool = ServerPool()
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture
+def wirecheck_target() -> Target:
+    """Supplied by the parametrization of ``@case`` functions; nothing else may use it."""
+    raise HarnessError("wirecheck_target is only available to functions declared with @case")
+
+
+@pytest.fixture
+def endpoint(
+    request: pytest.FixtureRequest, wirecheck_target: Target, wirecheck_servers: ServerPool
+) -> Endpoint:
+    """The case's server and a fresh deadline of ``--case-timeout`` seconds."""
+    host, port = wirecheck_servers.address_of(wirecheck_target)
+    return Endpoint(host, port, Deadline(request.config.stash[RUN_KEY].case_timeout))
+
+
+@pytest.fixture
+def record_observation(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """For INFO cases: ``record_observation(text)`` makes ``text`` the case's ``actual``."""
+
+    def record(text: str) -> None:
+        request.node.stash[OBSERVATION_KEY] = text
+
+    return record
+
+
+# --- verdicts --------------------------------------------------------------------------
+
+
+def _describe_error(error: BaseException | None, when: str) -> str:
+    if error is None:
+        return f"harness error during {when}"
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, HarnessError):
+        return f"harness error during {when}: {text}"
+    if isinstance(error, pytest.skip.Exception):
+        return f"the case was skipped during {when} ({text}); a case may not skip"
+    return f"harness error during {when}: {type(error).__name__}: {text}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    spec, target = _case_and_target(item)
+    if spec is None or target is None:
+        return report
+    if call.when != "call" and call.excinfo is None:
+        return report  # setup or teardown went fine: the call's report carries the verdict
+    run = item.config.stash[RUN_KEY]
+    level = spec.level_for(target.runner)
+    error = call.excinfo.value if call.excinfo is not None else None
+    verdict = verdict_for(level, error) if call.when == "call" else Verdict.ERROR
+    if isinstance(error, ConformanceFailure) and verdict is not Verdict.ERROR:
+        expected, actual = error.expected, error.actual
+    elif verdict is Verdict.ERROR:
+        expected, actual = spec.expected, _describe_error(error, call.when)
+    else:
+        expected, actual = spec.expected, item.stash.get(OBSERVATION_KEY, "as expected")
+    record = CaseRecord(
+        id=spec.case_id,
+        service=spec.service,
+        target=target.name,
+        level=level.value,
+        verdict=verdict.value,
+        requirement=spec.requirement,
+        expected=expected,
+        actual=actual,
+        duration_s=round(call.duration, 3),
+    )
+    report.wirecheck = record.to_json()  # type: ignore[attr-defined]
+    if counts_as_failure(verdict, strict=run.strict):
+        report.outcome = "failed"
+        if isinstance(error, (ConformanceFailure, HarnessError)) or verdict is not Verdict.ERROR:
+            report.longrepr = (
+                f"{spec.case_id} against {target.name}: {verdict.value} ({level.value})\n"
+                f"requirement: {spec.requirement}\nexpected: {expected}\nactual: {actual}"
+            )
+    else:
+        report.outcome = "passed"
+        report.longrepr = None
+    return report
+
+
+# The terminal's word per verdict: (category for pytest's counts, letter, verbose word).
+_STATUS: dict[str, tuple[str, str, tuple[str, dict[str, bool]]]] = {
+    Verdict.OK.value: ("passed", ".", ("OK", {"green": True})),
+    Verdict.INFORMATIONAL.value: ("informational", "i", ("INFORMATIONAL", {"cyan": True})),
+    Verdict.NON_STRICT.value: ("non-strict", "n", ("NON-STRICT", {"yellow": True})),
+    Verdict.FAILED.value: ("failed", "F", ("FAILED", {"red": True})),
+    Verdict.ERROR.value: ("error", "E", ("ERROR", {"red": True})),
+}
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    record = getattr(report, "wirecheck", None)
+    if record is None:
+        return None
+    return _STATUS[record["verdict"]]
+
+
+class ResultsCollector:
+    """Gathers verdict records from reports, prints the summary, writes the results file.
+
+    Registered by ``pytest_configure`` in every process; it acts where the reports arrive
+    and the session ends for good: the controller under xdist, the one process otherwise.
+    """
+
+    def __init__(self, config: pytest.Config, run: WirecheckRun) -> None:
+        self._config = config
+        self._run = run
+        self._worker = hasattr(config, "workerinput")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "wirecheck", None)
+        if record is None:
+            return
+        previous = self._run.records.get(report.nodeid)
+        # A teardown error after a passing call overrides it; nothing overrides an ERROR.
+        if previous is None or record["verdict"] == Verdict.ERROR.value:
+            self._run.records[report.nodeid] = CaseRecord.from_json(record)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run = self._run
+        if self._worker or not run.records:
+            return
+        records = sorted(run.records.values(), key=case_sort_key)
+        noteworthy = [record for record in records if record.verdict != Verdict.OK.value]
+        if noteworthy:
+            terminalreporter.section("wirecheck verdicts other than OK")
+            for record in noteworthy:
+                first_line = record.actual.splitlines()[0] if record.actual else ""
+                terminalreporter.write_line(
+                    f"{record.verdict:<13} {record.id} @ {record.target} ({record.level}): {first_line}"
+                )
+        if run.results_path is not None:
+            terminalreporter.write_line(f"wirecheck: results written to {run.results_path}")
+        strict = " (--strict: NON-STRICT counts as a failure)" if run.strict else ""
+        terminalreporter.write_line(
+            f"wirecheck verdicts: {summary_line(verdict_counts(records))}{strict}", bold=True
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        run = self._run
+        if self._worker or run.results_path is None:
+            return
+        write_results(run, int(exitstatus))
+
+
+def write_results(run: WirecheckRun, exit_status: int) -> None:
+    """Write ``run``'s records to its results path (atomically: never a half-written file)."""
+    assert run.results_path is not None
+    document = results_document(
+        run.records.values(),
+        started=run.started,
+        finished=utc_timestamp(),
+        strict=run.strict,
+        exit_status=exit_status,
+        targets={service: [target.name for target in targets] for service, targets in run.targets.items()},
+    )
+    run.results_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = run.results_path.with_name(run.results_path.name + ".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(run.results_path)
