@@ -36,9 +36,10 @@ def test_a_silent_server_fails_within_the_deadline() -> None:
     assert time.monotonic() - started < 10  # bounded: the 60 s sleeper was killed
 
 
-def test_a_crashing_server_reports_its_stderr() -> None:
+def test_a_crashing_server_reports_its_exit_and_stderr() -> None:
     with pytest.raises(LaunchError) as error:
         launch_command([sys.executable, "-c", "import sys; sys.exit('cannot bind: no luck')"])
+    assert "exited before printing a READY line (exit status 1)" in str(error.value)
     assert "cannot bind: no luck" in str(error.value)
 
 

@@ -1,0 +1,247 @@
+"""Checking datagram services: one request out, replies in, every wait bounded.
+
+UDP gives no connection to watch, so what a TCP checker learns from a close or a reset a
+datagram checker must learn from silence: a request unanswered after ``attempts`` tries of
+``REPLY_WAIT_S`` each (loopback loses a datagram only when a socket buffer overflows, so
+three tries separate a dead server from an unlucky drop). Every wait is further capped by
+the case's :class:`~harness.checks.endpoint.Deadline`.
+
+The checker's socket is **unconnected**, so it sees a reply from any source and can name it:
+RFC 862/867/868 servers answer "in an answering datagram", and a reply that comes from
+another port than the one the request went to never reaches a connected client (the kernel
+drops it), which is how real clients, the chapter's included, would see such a server: as
+silent. :func:`exchange` reports the wrong source as what it is.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from dataclasses import dataclass
+from typing import Callable
+
+from harness.checks.endpoint import Endpoint
+from harness.verdicts import ConformanceFailure, preview
+
+# How long one try waits for its reply; loopback answers in well under a millisecond.
+REPLY_WAIT_S = 1.0
+DEFAULT_ATTEMPTS = 3
+
+# After a burst, how long to wait for each further reply before counting the rest as lost.
+BURST_DRAIN_WAIT_S = 0.5
+
+# Larger than any UDP payload, so a checker never truncates what a server sent.
+RECEIVE_BUFFER_BYTES = 65536 + 1
+
+# The largest UDP payload: 65,535 minus the 8-byte UDP header and, over IPv4, the 20-byte
+# IP header (IPv6's payload-length field does not count its header).
+MAX_PAYLOAD_BYTES = {socket.AF_INET: 65_507, socket.AF_INET6: 65_527}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A datagram received, and where from."""
+
+    data: bytes
+    source: tuple[str, int]
+
+
+def family_of(endpoint: Endpoint) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+
+
+def open_client(endpoint: Endpoint) -> socket.socket:
+    """An unconnected, non-blocking UDP socket on the endpoint's loopback family.
+
+    Resource handling: the caller owns and closes it.
+    """
+    sock = socket.socket(family_of(endpoint), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    return sock
+
+
+def server_address(endpoint: Endpoint) -> tuple[str, int]:
+    return (endpoint.host, endpoint.port)
+
+
+def describe_silence(attempts: int, wait_s: float, payload: bytes) -> str:
+    return (
+        f"no reply (timeout: {attempts} request(s) of {preview(payload)}, "
+        f"{wait_s:.3g} s each, went unanswered)"
+    )
+
+
+def receive(sock: socket.socket, wait_s: float) -> Reply | None:
+    """One datagram within ``wait_s`` seconds, or None."""
+    readable, _, _ = select.select([sock], [], [], wait_s)
+    if not readable:
+        return None
+    try:
+        data, source = sock.recvfrom(RECEIVE_BUFFER_BYTES)
+    except (BlockingIOError, InterruptedError):
+        return None
+    return Reply(data, (source[0], source[1]))
+
+
+def exchange(
+    endpoint: Endpoint,
+    payload: bytes,
+    *,
+    expected: str,
+    attempts: int = DEFAULT_ATTEMPTS,
+    sock: socket.socket | None = None,
+) -> Reply:
+    """Send ``payload`` and return the first reply, retrying on silence.
+
+    Args:
+        endpoint: the server, with the case's deadline.
+        payload: the request datagram.
+        expected: the requirement in words, for the failure if nothing comes back.
+        attempts: how many times to send before calling the server silent.
+        sock: a client socket to use (an unconnected one is opened and closed otherwise).
+
+    Raises:
+        ConformanceFailure: no reply after every attempt, or the deadline was spent.
+    """
+    own = sock is None
+    client = open_client(endpoint) if sock is None else sock
+    waited = 0.0
+    tries = 0
+    try:
+        for _ in range(attempts):
+            wait = endpoint.deadline.cap(REPLY_WAIT_S)
+            if wait <= 0:
+                break
+            client.sendto(payload, server_address(endpoint))
+            tries += 1
+            reply = receive(client, wait)
+            waited = max(waited, wait)
+            if reply is not None:
+                return reply
+        raise ConformanceFailure(expected, describe_silence(tries, waited or REPLY_WAIT_S, payload))
+    finally:
+        if own:
+            client.close()
+
+
+def require_reply_from_server(endpoint: Endpoint, reply: Reply, expected: str) -> None:
+    """Fail unless ``reply`` came from the very address and port the request was sent to.
+
+    Raises:
+        ConformanceFailure: naming the source it did come from.
+    """
+    want = server_address(endpoint)
+    if (reply.source[0], reply.source[1]) != want and not _same_loopback_port(reply.source, want):
+        raise ConformanceFailure(
+            expected,
+            f"reply from {reply.source[0]}:{reply.source[1]}, not from {endpoint.address_text} "
+            "where the request went (a connected client never receives it)",
+        )
+
+
+def _same_loopback_port(source: tuple[str, int], want: tuple[str, int]) -> bool:
+    """``localhost`` as a target name: compare the port and that both ends are loopback."""
+    return want[0] == "localhost" and source[1] == want[1] and source[0] in ("127.0.0.1", "::1")
+
+
+def check_connected_client_is_answered(endpoint: Endpoint, expected: str) -> Reply:
+    """A *connected* client (the chapter's and most real clients' way) gets its reply.
+
+    Raises:
+        ConformanceFailure: nothing reached the connected socket (a reply from another
+            source is dropped by the kernel, so this fails as silence, said so).
+    """
+    with socket.socket(family_of(endpoint), socket.SOCK_DGRAM) as client:
+        client.connect(server_address(endpoint))
+        client.setblocking(False)
+        tries = 0
+        for _ in range(DEFAULT_ATTEMPTS):
+            wait = endpoint.deadline.cap(REPLY_WAIT_S)
+            if wait <= 0:
+                break
+            try:
+                client.send(b"")
+            except ConnectionRefusedError:
+                pass  # an ICMP error from an earlier try; the next recv tells
+            tries += 1
+            try:
+                reply = receive(client, wait)
+            except ConnectionRefusedError:
+                raise ConformanceFailure(
+                    expected, f"unreachable (ICMP port unreachable from {endpoint.address_text})"
+                ) from None
+            if reply is not None:
+                return reply
+        raise ConformanceFailure(
+            expected,
+            describe_silence(tries, REPLY_WAIT_S, b"")
+            + " on a connected socket, which accepts datagrams only from the server's address",
+        )
+
+
+def check_concurrent_clients(
+    endpoint: Endpoint,
+    clients: int,
+    request_for: Callable[[int], bytes],
+    judge_reply: Callable[[int, bytes], str | None],
+    expected: str,
+) -> None:
+    """``clients`` sockets each send one request at once; each must get its own good reply.
+
+    Args:
+        request_for: client number -> its request payload.
+        judge_reply: (client number, reply) -> None if right, else what is wrong with it.
+
+    Raises:
+        ConformanceFailure: how many clients were served, and the first that was not.
+    """
+    sockets = [open_client(endpoint) for _ in range(clients)]
+    try:
+        for number, sock in enumerate(sockets):
+            sock.sendto(request_for(number), server_address(endpoint))
+        failures = []
+        for number, sock in enumerate(sockets):
+            reply = receive(sock, endpoint.deadline.cap(REPLY_WAIT_S))
+            if reply is None:  # lost in the burst, or never sent: ask again before judging
+                try:
+                    reply = exchange(endpoint, request_for(number), expected=expected, sock=sock, attempts=2)
+                except ConformanceFailure as failure:
+                    failures.append(f"client {number + 1}: {failure.actual}")
+                    continue
+            problem = judge_reply(number, reply.data)
+            if problem:
+                failures.append(f"client {number + 1}: {problem}")
+        if failures:
+            raise ConformanceFailure(
+                expected,
+                f"{clients - len(failures)} of {clients} clients got a right reply; {failures[0]}"
+                + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
+            )
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def observe_burst(endpoint: Endpoint, request: bytes, count: int) -> str:
+    """Send ``count`` requests back to back from one socket; report how many were answered.
+
+    Loss under a burst is a property of the server's receive buffer and its speed, not a
+    conformance question (UDP promises nothing), so this is for INFO cases: measured and
+    reported, never hidden and never judged.
+    """
+    with open_client(endpoint) as sock:
+        sent = 0
+        for _ in range(count):
+            try:
+                sock.sendto(request, server_address(endpoint))
+                sent += 1
+            except BlockingIOError:
+                break  # our own send buffer is full: the burst is as large as it can be
+        replies = 0
+        while replies < sent and receive(sock, endpoint.deadline.cap(BURST_DRAIN_WAIT_S)):
+            replies += 1
+    lost = sent - replies
+    return (
+        f"{sent} requests sent back to back from one socket: {replies} answered, {lost} lost "
+        f"({100 * lost / max(sent, 1):.1f} %)"
+    )
