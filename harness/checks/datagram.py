@@ -18,9 +18,10 @@ from __future__ import annotations
 import select
 import socket
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from harness.checks.endpoint import Endpoint
+from harness.clients.datagram import RECEIVE_BUFFER_BYTES, ask
 from harness.verdicts import ConformanceFailure, preview
 
 # How long one try waits for its reply; loopback answers in well under a millisecond.
@@ -29,9 +30,6 @@ DEFAULT_ATTEMPTS = 3
 
 # After a burst, how long to wait for each further reply before counting the rest as lost.
 BURST_DRAIN_WAIT_S = 0.5
-
-# Larger than any UDP payload, so a checker never truncates what a server sent.
-RECEIVE_BUFFER_BYTES = 65536 + 1
 
 # The largest UDP payload: 65,535 minus the 8-byte UDP header and, over IPv4, the 20-byte
 # IP header (IPv6's payload-length field does not count its header).
@@ -72,7 +70,7 @@ def describe_silence(attempts: int, wait_s: float, payload: bytes) -> str:
 
 
 def receive(sock: socket.socket, wait_s: float) -> Reply | None:
-    """One datagram within ``wait_s`` seconds, or None."""
+    """One datagram within ``wait_s`` seconds, or None (no request sent)."""
     readable, _, _ = select.select([sock], [], [], wait_s)
     if not readable:
         return None
@@ -83,6 +81,14 @@ def receive(sock: socket.socket, wait_s: float) -> Reply | None:
     return Reply(data, (source[0], source[1]))
 
 
+def capped_waits(endpoint: Endpoint, attempts: int, record: list[float]) -> Iterator[float]:
+    """One wait per try, each capped by what is left of the case's deadline when it starts
+    (drawn lazily by :func:`~harness.clients.datagram.ask`), noted in ``record``."""
+    for _ in range(attempts):
+        record.append(endpoint.deadline.cap(REPLY_WAIT_S))
+        yield record[-1]
+
+
 def exchange(
     endpoint: Endpoint,
     payload: bytes,
@@ -91,7 +97,8 @@ def exchange(
     attempts: int = DEFAULT_ATTEMPTS,
     sock: socket.socket | None = None,
 ) -> Reply:
-    """Send ``payload`` and return the first reply, retrying on silence.
+    """Send ``payload`` and return the first reply, retrying on silence (the reference
+    client's :func:`~harness.clients.datagram.ask`, with every wait capped by the deadline).
 
     Args:
         endpoint: the server, with the case's deadline.
@@ -103,25 +110,18 @@ def exchange(
     Raises:
         ConformanceFailure: no reply after every attempt, or the deadline was spent.
     """
-    own = sock is None
+    waits: list[float] = []
     client = open_client(endpoint) if sock is None else sock
-    waited = 0.0
-    tries = 0
     try:
-        for _ in range(attempts):
-            wait = endpoint.deadline.cap(REPLY_WAIT_S)
-            if wait <= 0:
-                break
-            client.sendto(payload, server_address(endpoint))
-            tries += 1
-            reply = receive(client, wait)
-            waited = max(waited, wait)
-            if reply is not None:
-                return reply
-        raise ConformanceFailure(expected, describe_silence(tries, waited or REPLY_WAIT_S, payload))
+        answer = ask(client, payload, server_address(endpoint), capped_waits(endpoint, attempts, waits))
     finally:
-        if own:
+        if sock is None:
             client.close()
+    if answer is None:
+        tries = sum(1 for wait in waits if wait > 0)
+        raise ConformanceFailure(expected, describe_silence(tries, max(waits, default=0.0), payload))
+    data, source = answer
+    return Reply(data, (source[0], source[1]))
 
 
 def require_reply_from_server(endpoint: Endpoint, reply: Reply, expected: str) -> None:
@@ -151,32 +151,23 @@ def check_connected_client_is_answered(endpoint: Endpoint, expected: str) -> Rep
         ConformanceFailure: nothing reached the connected socket (a reply from another
             source is dropped by the kernel, so this fails as silence, said so).
     """
+    waits: list[float] = []
     with socket.socket(family_of(endpoint), socket.SOCK_DGRAM) as client:
         client.connect(server_address(endpoint))
-        client.setblocking(False)
-        tries = 0
-        for _ in range(DEFAULT_ATTEMPTS):
-            wait = endpoint.deadline.cap(REPLY_WAIT_S)
-            if wait <= 0:
-                break
-            try:
-                client.send(b"")
-            except ConnectionRefusedError:
-                pass  # an ICMP error from an earlier try; the next recv tells
-            tries += 1
-            try:
-                reply = receive(client, wait)
-            except ConnectionRefusedError:
-                raise ConformanceFailure(
-                    expected, f"unreachable (ICMP port unreachable from {endpoint.address_text})"
-                ) from None
-            if reply is not None:
-                return reply
+        try:
+            answer = ask(client, b"", None, capped_waits(endpoint, DEFAULT_ATTEMPTS, waits))
+        except ConnectionRefusedError:
+            raise ConformanceFailure(
+                expected, f"unreachable (ICMP port unreachable from {endpoint.address_text})"
+            ) from None
+    if answer is None:
+        tries = sum(1 for wait in waits if wait > 0)
         raise ConformanceFailure(
             expected,
-            describe_silence(tries, REPLY_WAIT_S, b"")
+            describe_silence(tries, max(waits, default=0.0), b"")
             + " on a connected socket, which accepts datagrams only from the server's address",
         )
+    return Reply(answer[0], (answer[1][0], answer[1][1]))
 
 
 def check_concurrent_clients(
