@@ -50,6 +50,24 @@ class DoubleReplyProtocol:
 
 DOUBLE_REPLY = Service("double-reply-udp", "udp", DoubleReplyProtocol, "tests/runner_host.py", "test only")
 
+class HangUpProtocol:
+    """Stream test protocol that speaks first and is done at once (like daytime): the
+    runner must flush the farewell and close without answering the client's input with RST."""
+
+    wants_close = True
+
+    def connection_made(self) -> bytes:
+        return FAREWELL
+
+    def data_received(self, data: bytes) -> bytes:
+        return b""
+
+    def eof_received(self) -> bytes:
+        return b""
+
+
+HANG_UP = Service("hang-up-tcp", "tcp", HangUpProtocol, "tests/runner_host.py", "test only")
+
 SHOUTING = Service("shouting-tcp", "tcp", ShoutingProtocol, "tests/runner_host.py", "test only")
 
 
@@ -59,9 +77,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--idle-timeout", type=float, default=30.0)
     parser.add_argument("--udp", action="store_true", help="serve the datagram test protocol")
+    parser.add_argument("--hang-up", action="store_true", help="serve the speak-then-close protocol")
     args = parser.parse_args()
     serve_until_signalled(
-        DOUBLE_REPLY if args.udp else SHOUTING,
+        DOUBLE_REPLY if args.udp else HANG_UP if args.hang_up else SHOUTING,
         args.runner,
         options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
     )

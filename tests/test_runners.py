@@ -110,6 +110,16 @@ def test_runner_closes_an_idle_connection(runner: str) -> None:
 
 
 @pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_lingers_so_unread_input_does_not_reset_the_reply(runner: str) -> None:
+    with start(runner, "--hang-up") as server:
+        for _ in range(3):
+            with connect(server) as client:
+                client.sendall(b"x" * 200_000)  # still arriving when the server is done
+                # Without a lingering close this is often ConnectionResetError, the reply lost.
+                assert recv_to_eof(client) == FAREWELL
+
+
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
 def test_runner_survives_a_client_reset(runner: str) -> None:
     with start(runner) as server:
         for _ in range(3):

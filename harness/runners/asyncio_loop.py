@@ -5,7 +5,9 @@ from ``data_received`` go to the wirecheck protocol, its replies to ``transport.
 What the adapter adds: back-pressure (the transport calls ``pause_writing`` when its buffer
 passes the high-water mark; we then stop reading until ``resume_writing``), half-close
 (``eof_received`` returns True to keep the write side open until the protocol's last bytes
-are flushed, then closes), and an idle timeout per connection.
+are flushed, then closes), a lingering close when the protocol is done before the peer
+(``write_eof``, input discarded until the peer's EOF or ``LINGER_TIMEOUT_S``: closing with
+unread input would send RST), and an idle timeout per connection.
 
 For datagrams, ``asyncio.DatagramProtocol`` maps one-to-one onto the sans-IO datagram
 protocol: ``datagram_received`` answers with ``transport.sendto``; asyncio buffers a reply the
@@ -26,7 +28,7 @@ import socket
 from typing import Callable, ClassVar
 
 from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.runners.base import STOP_GRACE_S, Runner, log
+from harness.runners.base import LINGER_TIMEOUT_S, STOP_GRACE_S, Runner, log
 from harness.runners.datagram import DatagramRunner
 
 
@@ -41,6 +43,8 @@ class _AsyncioAdapter(asyncio.Protocol):
         self._live = live
         self._transport: asyncio.Transport | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._peer_done = False
+        self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -50,10 +54,15 @@ class _AsyncioAdapter(asyncio.Protocol):
         self._write(self._protocol.connection_made())
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return  # lingering: the protocol is done, input is thrown away
         self._reset_idle_timer()
         self._write(self._protocol.data_received(data))
 
     def eof_received(self) -> bool:
+        self._peer_done = True
+        if self._closing:
+            return False  # the linger is over: let the transport close
         self._write(self._protocol.eof_received())
         return True  # keep the transport open; _write closes it once the protocol is done
 
@@ -80,8 +89,16 @@ class _AsyncioAdapter(asyncio.Protocol):
         assert self._transport is not None
         if data:
             self._transport.write(data)
-        if self._protocol.wants_close:
-            self._transport.close()
+        if not self._protocol.wants_close or self._closing:
+            return
+        self._closing = True
+        if self._peer_done or not self._transport.can_write_eof():
+            self._transport.close()  # flushes what is buffered, then closes
+            return
+        self._transport.write_eof()  # FIN once the buffer is flushed; keep reading to drain
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = asyncio.get_running_loop().call_later(LINGER_TIMEOUT_S, self._transport.close)
 
     def _reset_idle_timer(self) -> None:
         if self._idle_timer is not None:

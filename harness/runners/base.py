@@ -38,6 +38,14 @@ RECV_BYTES = 65536
 # vanished client cannot hold a thread, a process or a pool slot forever.
 DEFAULT_IDLE_TIMEOUT_S = 120.0
 
+# Lingering close: when the protocol is done before the peer is (a daytime server, which
+# speaks and closes, with the client's bytes still arriving), close() with unread input
+# makes the kernel send RST instead of FIN, and the client may lose the reply. So the server
+# half-closes, reads and discards until the peer's EOF, for at most this long and this much
+# (Apache's lingering close waits 2 s; nginx's lingering_timeout is 5 s).
+LINGER_TIMEOUT_S = 2.0
+LINGER_MAX_BYTES = 1 << 20
+
 # How long serve() waits for children and threads to finish after a stop before it kills
 # (processes) or abandons (daemon threads) them.
 STOP_GRACE_S = 5.0

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from harness.protocols.base import StreamProtocol
-from harness.runners.base import RECV_BYTES, log
+from harness.runners.base import LINGER_MAX_BYTES, LINGER_TIMEOUT_S, RECV_BYTES, log
 
 
 def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout: float) -> None:
@@ -31,6 +32,7 @@ def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout
 
     Resource handling: ``conn`` is closed on every path out.
     """
+    peer_done = False
     try:
         conn.settimeout(idle_timeout)
         greeting = protocol.connection_made()
@@ -38,13 +40,36 @@ def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout
             conn.sendall(greeting)
         while not protocol.wants_close:
             data = conn.recv(RECV_BYTES)
+            peer_done = not data
             reply = protocol.data_received(data) if data else protocol.eof_received()
             if reply:
                 conn.sendall(reply)
+        if not peer_done:
+            linger_before_close(conn)
     except OSError as exc:  # includes TimeoutError, ConnectionResetError, BrokenPipeError
         log.debug("connection ended by peer or timeout: %r", exc)
     finally:
         conn.close()
+
+
+def linger_before_close(conn: socket.socket) -> None:
+    """Half-close, then read and discard until the peer's EOF or the linger bound.
+
+    Closing a socket with unread input sends RST, and an RST can destroy the reply the peer
+    has not read yet. See ``LINGER_TIMEOUT_S``.
+
+    Raises:
+        OSError: the peer reset or the linger timed out; the caller closes regardless.
+    """
+    conn.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + LINGER_TIMEOUT_S
+    discarded = 0
+    while discarded < LINGER_MAX_BYTES and (left := deadline - time.monotonic()) > 0:
+        conn.settimeout(left)
+        chunk = conn.recv(RECV_BYTES)
+        if not chunk:
+            return
+        discarded += len(chunk)
 
 
 class ConnectionTracker:

@@ -10,7 +10,9 @@ chapter leaves out, and a real server needs, is here:
 - Back-pressure: a connection stops being read while more than ``HIGH_WATER_BYTES`` of its
   replies are unsent, so a client that sends without reading cannot make us buffer without
   bound; reading resumes once the buffer drains.
-- Half-close: after the peer's EOF the protocol's last bytes are flushed before closing.
+- Half-close: after the peer's EOF the protocol's last bytes are flushed before closing;
+  when the protocol is done first, a lingering close (half-close, discard input until the
+  peer's EOF or ``LINGER_TIMEOUT_S``) keeps the kernel from answering late input with RST.
 - Idle connections are closed after the idle timeout; a stop (signal) wakes the loop at once
   through a socketpair.
 
@@ -34,7 +36,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.runners.base import RECV_BYTES, Runner, log
+from harness.runners.base import LINGER_MAX_BYTES, LINGER_TIMEOUT_S, RECV_BYTES, Runner, log
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES
 
 # Stop reading a connection while this much of its output is unsent (back-pressure).
@@ -119,7 +121,7 @@ class EventLoop:
                 if now - last_sweep >= SWEEP_INTERVAL_S:
                     last_sweep = now
                     for handler in list(self.handlers.values()):
-                        if isinstance(handler, ConnectionHandler) and handler.idle_since(now) > self.idle_timeout:
+                        if isinstance(handler, ConnectionHandler) and handler.expired(now, self.idle_timeout):
                             handler.close()
         finally:
             for handler in list(self.handlers.values()):
@@ -283,17 +285,24 @@ class ConnectionHandler(EventHandler):
         self._peer_done = False
         self._closed = False
         self._last_activity = time.monotonic()
+        self._linger_until: float | None = None  # set once lingering before close
+        self._discarded = 0
 
     def fileno(self) -> int:
         return self._fd
 
-    def idle_since(self, now: float) -> float:
-        return now - self._last_activity
+    def expired(self, now: float, idle_timeout: float) -> bool:
+        """Idle past the timeout, or lingering past the linger bound."""
+        if self._linger_until is not None:
+            return now >= self._linger_until
+        return now - self._last_activity > idle_timeout
 
     def start(self) -> None:
         self._queue(self._protocol.connection_made())
 
     def wants_to_receive(self) -> bool:
+        if self._linger_until is not None:
+            return True  # discarding until the peer's EOF
         return (
             not self._peer_done
             and not self._protocol.wants_close
@@ -313,6 +322,11 @@ class ConnectionHandler(EventHandler):
             self.close()
             return
         self._last_activity = time.monotonic()
+        if self._linger_until is not None:
+            self._discarded += len(data)
+            if not data or self._discarded >= LINGER_MAX_BYTES:
+                self.close()
+            return
         if data:
             self._queue(self._protocol.data_received(data))
         else:
@@ -340,8 +354,17 @@ class ConnectionHandler(EventHandler):
             self._close_if_done()
 
     def _close_if_done(self) -> None:
-        if not self._outgoing and self._protocol.wants_close and not self._closed:
+        if self._outgoing or not self._protocol.wants_close or self._closed:
+            return
+        if self._peer_done:
             self.close()
+        elif self._linger_until is None:
+            try:
+                self._conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.close()  # the peer is already gone
+                return
+            self._linger_until = time.monotonic() + LINGER_TIMEOUT_S
 
     def close(self) -> None:
         if self._closed:
