@@ -26,6 +26,7 @@ from typing import Callable
 from harness.checks.datagram import (
     MAX_PAYLOAD_BYTES,
     check_concurrent_clients,
+    check_connected_client_is_answered,
     exchange,
     family_of,
     require_reply_from_server,
@@ -80,7 +81,7 @@ def judge_rfc868_value(reply: bytes, now: float, tolerance_s: float) -> str | No
     when = datetime.datetime.fromtimestamp(value, datetime.timezone.utc).isoformat(timespec="seconds") if abs(value) < 2**37 else "?"
     text = (
         f"the value {raw} (0x{reply.hex()}) reads as {when} (seconds since 1900), "
-        f"{offset:+.0f} s from the local clock (tolerance {tolerance_s:g} s)"
+        f"{round(offset):+d} s from the local clock (tolerance {tolerance_s:g} s)"
     )
     return text + (": " + "; ".join(hints) if hints else "")
 
@@ -137,7 +138,7 @@ def describe_daytime_date(reply: bytes, now: float) -> str:
     zone_note = "" if offset == 0 or abs(offset) < 60 else (
         f" (if the server sends local time: our UTC offset is {local.tm_gmtoff:+d} s)"
     )
-    return f"{text.strip()!r}: parsed as {name}, {offset:+.0f} s from the local clock{zone_note}"
+    return f"{text.strip()!r}: parsed as {name}, {round(offset):+d} s from the local clock{zone_note}"
 
 
 def judge_ctime_text(reply: bytes, now: float, tolerance_s: float) -> str | None:
@@ -159,14 +160,29 @@ def judge_ctime_text(reply: bytes, now: float, tolerance_s: float) -> str | None
 
 
 def read_until_close(endpoint: Endpoint, request: bytes = b"") -> Conversation:
-    """Connect, optionally send ``request``, and read until close, reset or the stall limit."""
+    """Connect, optionally send ``request``, and read until close, reset or the stall limit.
+
+    The conversation gets a ``wall_started`` attribute (Unix time when reading began), so
+    that :func:`arrival_time` can say when a byte arrived: a reply must be judged against the
+    clock when it came, not after a stall limit spent waiting for a close.
+    """
     sock = endpoint.connect()
     try:
         conversation = Conversation(sock, [request] if request else [], expected=None)
+        conversation.wall_started = time.time()  # type: ignore[attr-defined]
         converse([conversation], endpoint.deadline)
     finally:
         sock.close()
     return conversation
+
+
+def arrival_time(conversation: Conversation, byte_count: int) -> float:
+    """Unix time at which the first ``byte_count`` bytes of the reply had all arrived."""
+    started: float = conversation.wall_started  # type: ignore[attr-defined]
+    for seconds, received in conversation.arrivals:
+        if received >= byte_count:
+            return started + seconds
+    return time.time()
 
 
 def describe_spoken_reply(conversation: Conversation, want: int | None = None) -> str:
@@ -204,8 +220,9 @@ def check_tcp_closes_after_reply(endpoint: Endpoint, expected: str, exact_length
 
 
 def check_tcp_time_value(endpoint: Endpoint, tolerance_s: float, expected: str) -> None:
-    reply = bytes(check_tcp_reply_unasked(endpoint, expected, minimum=4).received)
-    problem = judge_rfc868_value(reply[:4], time.time(), tolerance_s)
+    conversation = check_tcp_reply_unasked(endpoint, expected, minimum=4)
+    reply = bytes(conversation.received)
+    problem = judge_rfc868_value(reply[:4], arrival_time(conversation, 4), tolerance_s)
     if problem:
         raise ConformanceFailure(expected, problem)
 
@@ -217,27 +234,42 @@ def check_tcp_daytime_ignores_input(endpoint: Endpoint, expected: str) -> None:
     reply = bytes(conversation.received)
     if junk.strip() in reply:
         raise ConformanceFailure(expected, f"the client's bytes came back in the reply: {preview(reply, 48)}")
-    problem = judge_daytime_text(reply)
-    if problem:
-        raise ConformanceFailure(expected, problem + f"; {describe_spoken_reply(conversation)}")
+    if not reply or not conversation.eof_seen:
+        # The text itself is 867/3's business; here only "still sent, then closed".
+        raise ConformanceFailure(expected, describe_spoken_reply(conversation))
 
 
 def check_concurrent_tcp_replies(
-    endpoint: Endpoint, judge: Callable[[bytes], str | None], expected: str
+    endpoint: Endpoint, judge: Callable[[bytes, float], str | None], expected: str
 ) -> None:
-    """``CONCURRENT_CLIENTS`` connections at once, each read to close and judged."""
+    """``CONCURRENT_CLIENTS`` connections at once, each read to close and judged.
+
+    Args:
+        judge: (reply, Unix time it arrived) -> None if right, else what is wrong.
+    """
     sockets = [endpoint.connect() for _ in range(CONCURRENT_CLIENTS)]
     try:
+        # Each client half-closes at once, as a client with nothing to say may (RFC 868's
+        # "U: Receive the time. U: Close the connection."): a server lingering before its
+        # close then sees our EOF at once instead of waiting out its linger per client.
         conversations = [
-            Conversation(sock, [], expected=None, label=f"client {n + 1}") for n, sock in enumerate(sockets)
+            Conversation(sock, [], expected=None, shut_wr=True, label=f"client {n + 1}")
+            for n, sock in enumerate(sockets)
         ]
+        wall_started = time.time()
+        for conversation in conversations:
+            conversation.wall_started = wall_started  # type: ignore[attr-defined]
         converse(conversations, endpoint.deadline)
     finally:
         for sock in sockets:
             sock.close()
     failures = []
     for conversation in conversations:
-        problem = judge(bytes(conversation.received)) if conversation.eof_seen else describe_spoken_reply(conversation)
+        if conversation.eof_seen:
+            reply = bytes(conversation.received)
+            problem = judge(reply, arrival_time(conversation, len(reply)))
+        else:
+            problem = describe_spoken_reply(conversation)
         if problem:
             failures.append(f"{conversation.label}: {problem}")
     if failures:
@@ -254,7 +286,8 @@ def check_concurrent_tcp_replies(
 def check_datagram_answered(
     endpoint: Endpoint, request: bytes, judge: Callable[[bytes], str | None], expected: str
 ) -> bytes:
-    """``request`` gets a reply that ``judge`` accepts. Returns the reply."""
+    """``request`` gets a reply that ``judge`` accepts (called the moment the reply is in,
+    so a judge that reads the clock reads it then). Returns the reply."""
     reply = exchange(endpoint, request, expected=expected)
     problem = judge(reply.data)
     if problem:
@@ -262,12 +295,14 @@ def check_datagram_answered(
     return reply.data
 
 
-def check_reply_source(endpoint: Endpoint, expected: str) -> None:
-    """The reply comes from the address and port the request went to."""
-    from harness.checks.datagram import check_connected_client_is_answered
+def check_reply_source(endpoint: Endpoint, expected: str, request: bytes = NON_EMPTY_REQUEST) -> None:
+    """The reply comes from the address and port the request went to.
 
-    require_reply_from_server(endpoint, exchange(endpoint, b"", expected=expected), expected)
-    check_connected_client_is_answered(endpoint, expected)
+    A non-empty request, so that a server which ignores empty datagrams fails the case about
+    empty datagrams, not this one.
+    """
+    require_reply_from_server(endpoint, exchange(endpoint, request, expected=expected), expected)
+    check_connected_client_is_answered(endpoint, expected, request)
 
 
 def check_concurrent_datagram_clients(

@@ -11,7 +11,6 @@ LF), as a MUST: a reply with other bytes is not what any daytime client can disp
 the date parses is recorded (INFO), since the RFC fixes no syntax.
 """
 
-import time
 from typing import Callable
 
 from harness.cases import case
@@ -66,8 +65,9 @@ def test_client_data_is_thrown_away(endpoint: Endpoint) -> None:
 
 @case("daytime-tcp/867/5", level=INFO, requirement=RFC_867_SYNTAX, expected="recorded: which date syntax the reply follows, and its offset from the local clock")
 def test_date_syntax_is_recorded(endpoint: Endpoint, record_observation: Callable[[str], None]) -> None:
-    reply = bytes(timekeeping.check_tcp_reply_unasked(endpoint, "a daytime reply").received)
-    record_observation(timekeeping.describe_daytime_date(reply, time.time()))
+    conversation = timekeeping.check_tcp_reply_unasked(endpoint, "a daytime reply")
+    reply = bytes(conversation.received)
+    record_observation(timekeeping.describe_daytime_date(reply, timekeeping.arrival_time(conversation, len(reply))))
 
 
 @case(
@@ -77,4 +77,6 @@ def test_date_syntax_is_recorded(endpoint: Endpoint, record_observation: Callabl
     expected="20 clients connected at once each get an ASCII daytime, then a close",
 )
 def test_concurrent_clients_each_get_the_daytime(endpoint: Endpoint) -> None:
-    timekeeping.check_concurrent_tcp_replies(endpoint, timekeeping.judge_daytime_text, "each client gets the daytime")
+    timekeeping.check_concurrent_tcp_replies(
+        endpoint, lambda reply, arrived: timekeeping.judge_daytime_text(reply), "each client gets the daytime"
+    )

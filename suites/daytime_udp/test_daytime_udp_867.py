@@ -69,7 +69,7 @@ def test_reply_comes_from_the_server_address(endpoint: Endpoint) -> None:
 
 @case("daytime-udp/867/5", level=INFO, requirement=RFC_867_SYNTAX, expected="recorded: which date syntax the reply follows")
 def test_date_syntax_is_recorded(endpoint: Endpoint, record_observation: Callable[[str], None]) -> None:
-    reply = datagram.exchange(endpoint, b"", expected="a daytime reply").data
+    reply = datagram.exchange(endpoint, timekeeping.NON_EMPTY_REQUEST, expected="a daytime reply").data
     record_observation(timekeeping.describe_daytime_date(reply, time.time()))
 
 
@@ -81,5 +81,8 @@ def test_date_syntax_is_recorded(endpoint: Endpoint, record_observation: Callabl
 )
 def test_concurrent_clients_each_get_the_daytime(endpoint: Endpoint) -> None:
     timekeeping.check_concurrent_datagram_clients(
-        endpoint, lambda number: b"", lambda number, reply: timekeeping.judge_daytime_text(reply), "each client gets the daytime"
+        endpoint,
+        lambda number: b"client %d" % number,
+        lambda number, reply, arrived: timekeeping.judge_daytime_text(reply),
+        "each client gets the daytime",
     )

@@ -15,7 +15,7 @@ from harness.cases import case
 from harness.checks import Endpoint
 from harness.checks import datagram, timekeeping
 from harness.checks.properties import run_property
-from harness.verdicts import INFO, MUST, SHOULD, ConformanceFailure, describe_data
+from harness.verdicts import INFO, MUST, SHOULD, describe_data
 
 RFC_862_UDP = (
     'RFC 862: "When a datagram is received, the data from it is sent back in an answering datagram."'
@@ -84,7 +84,7 @@ def test_reply_comes_from_the_server_address(endpoint: Endpoint) -> None:
     expected="20 clients sending at once each get their own bytes back",
 )
 def test_concurrent_clients_get_their_own_bytes(endpoint: Endpoint) -> None:
-    def judge(number: int, reply: bytes) -> str | None:
+    def judge(number: int, reply: bytes, arrived: float) -> str | None:
         mine = b"client %d" % number
         return None if reply == mine else describe_data(mine, reply)
 

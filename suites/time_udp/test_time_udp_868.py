@@ -51,7 +51,10 @@ def test_non_empty_datagram_gets_four_bytes(endpoint: Endpoint) -> None:
 def test_time_value_is_seconds_since_1900(endpoint: Endpoint, clock_tolerance: float) -> None:
     expected = f"seconds since 1900 within {clock_tolerance:g} s of the local clock"
     timekeeping.check_datagram_answered(
-        endpoint, b"", lambda reply: timekeeping.judge_rfc868_value(reply, time.time(), clock_tolerance), expected
+        endpoint,
+        timekeeping.NON_EMPTY_REQUEST,
+        lambda reply: timekeeping.judge_rfc868_value(reply, time.time(), clock_tolerance),
+        expected,
     )
 
 
@@ -72,7 +75,7 @@ def test_reply_comes_from_the_server_address(endpoint: Endpoint) -> None:
     expected="recorded: the server's value and the years left before the 32-bit count wraps",
 )
 def test_2036_rollover_is_noted(endpoint: Endpoint, record_observation: Callable[[str], None]) -> None:
-    reply = datagram.exchange(endpoint, b"", expected="a time reply").data
+    reply = datagram.exchange(endpoint, timekeeping.NON_EMPTY_REQUEST, expected="a time reply").data
     record_observation(timekeeping.observe_rollover(reply, time.time()))
 
 
@@ -85,8 +88,8 @@ def test_2036_rollover_is_noted(endpoint: Endpoint, record_observation: Callable
 def test_concurrent_clients_each_get_the_time(endpoint: Endpoint, clock_tolerance: float) -> None:
     timekeeping.check_concurrent_datagram_clients(
         endpoint,
-        lambda number: b"",
-        lambda number, reply: timekeeping.judge_rfc868_value(reply, time.time(), clock_tolerance),
+        lambda number: b"client %d" % number,
+        lambda number, reply, arrived: timekeeping.judge_rfc868_value(reply, arrived, clock_tolerance),
         "each client gets the time",
     )
 
@@ -98,4 +101,4 @@ def test_concurrent_clients_each_get_the_time(endpoint: Endpoint, clock_toleranc
     expected="recorded: replies to 500 requests sent back to back",
 )
 def test_burst_loss_is_measured(endpoint: Endpoint, record_observation: Callable[[str], None]) -> None:
-    record_observation(datagram.observe_burst(endpoint, b"", timekeeping.BURST_REQUESTS))
+    record_observation(datagram.observe_burst(endpoint, timekeeping.NON_EMPTY_REQUEST, timekeeping.BURST_REQUESTS))
