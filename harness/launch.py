@@ -132,7 +132,7 @@ def processes_in_session(session_id: int) -> list[int]:
         # Fields after the command name (which may hold spaces) in parentheses:
         # state, ppid, pgrp, session, ...
         fields = stat[stat.rindex(b")") + 2 :].split()
-        if int(fields[3]) == session_id and fields[0] != b"Z":
+        if int(fields[3]) == session_id and fields[0] not in (b"Z", b"X"):  # not dead or dying
             members.append(int(entry.name))
     return members
 

@@ -1,0 +1,89 @@
+"""The mutant kill test: every deliberately broken server is caught by the case that names its defect.
+
+DESIGN.md: "A case that cannot fail is a defect. Every MUST case is shown to fail on at least
+one deliberately broken server in fixtures/ (the mutant zoo), and tests/ asserts the kill."
+
+For each mutant in ``fixtures.mutants.MUTANTS`` the suite is run exactly as a user runs it
+(``python -m pytest suites/ --target SERVICE=HOST:PORT --results FILE``, in a subprocess,
+with ``--case-timeout 10`` and a 300 s bound on the run; see fixtures/suite_run.py), and the
+test asserts: exit status 1, every case the mutant is registered to fail is FAILED, nothing
+is ERROR (a mutant is a bad *target*; an ERROR would mean the
+harness broke on it), and once stopped the mutant has left no process behind. The silent,
+resetting and slow-drip mutants also show that a hostile target makes the suite finish in
+bounded time: the wall time is printed, and the only time assertion is the subprocess bound.
+
+Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
+time over UDP and TCP, the chapter's ctime server) the suite is also run against a reference
+server (the control: it must pass, so the kills are the mutants' doing), and every MUST case
+ID in that run's results must be registered as killed by some mutant — a new MUST case
+without a mutant fails here until one is added to the zoo.
+
+Every test launches its own server on an ephemeral port and writes to its own tmp_path, so
+the module runs in parallel under pytest-xdist (``-n 2``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.mutants import MUTANTS, Mutant
+from fixtures.suite_run import (
+    EXIT_ALL_MUST_CASES_PASSED,
+    EXIT_SOME_CASE_FAILED,
+    run_suite_against_command,
+)
+from harness.launch import serve_command
+from harness.services import get_service
+from harness.verdicts import Level, Verdict
+
+pytestmark = pytest.mark.slow
+
+# The reference runners of the control runs, by transport. TCP: a thread per client, so that
+# the concurrency cases are judged (SHOULD), not merely observed. UDP: the selectors event
+# loop, the datagram runner with neither threads nor forks to hide a slow reply.
+CONTROL_RUNNERS = {"tcp": "threading", "udp": "selectors"}
+
+MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS})
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
+def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
+    run = run_suite_against_command(mutant.command(), mutant.service, tmp_path / "results.json")
+    print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
+
+    assert run.exit_status == EXIT_SOME_CASE_FAILED, (
+        f"the suite passed {mutant.name} (exit status {run.exit_status}): its defect went unnoticed\n"
+        + run.output[-4000:]
+    )
+    for case_id in mutant.must_fail:
+        assert run.verdict_of(case_id) == Verdict.FAILED.value, (
+            f"{mutant.name} must be FAILED by {case_id}; got {run.describe(case_id)}"
+        )
+    errors = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) == Verdict.ERROR.value]
+    assert not errors, f"the harness broke on {mutant.name} (never the target's fault):\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("service", MUTATED_SERVICES)
+def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) -> None:
+    control_runner = CONTROL_RUNNERS[get_service(service).transport]
+    control_command = serve_command(service, control_runner)
+    control = run_suite_against_command(control_command, service, tmp_path / "results.json")
+    print(f"suite against {service} on runner {control_runner}: {control.wall_time_s:.1f} s")
+    assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (
+        f"the control run against the reference {service} server failed, so kills prove nothing\n"
+        + control.output[-4000:]
+    )
+
+    must_cases = {case_id for case_id, record in control.cases.items() if record["level"] == Level.MUST.value}
+    killed = {case_id for mutant in MUTANTS if mutant.service == service for case_id in mutant.must_fail}
+    assert must_cases, f"the {service} suite reported no MUST case at all"
+    assert not must_cases - killed, (
+        f"MUST cases of {service} that no mutant in fixtures/mutants is registered to fail "
+        f"(a case never shown to fail may be unable to): {sorted(must_cases - killed)}"
+    )
+    assert not killed - must_cases, (
+        f"mutants are registered against case IDs the {service} suite has no MUST case for "
+        f"(renamed? demoted?): {sorted(killed - must_cases)}"
+    )
