@@ -181,10 +181,16 @@ def launch_command(
         cwd=cwd,
         start_new_session=True,  # its own process group: a Ctrl-C to pytest is ours to forward
     )
-    line = _read_first_line(process, ready_timeout)
+    line, reached_eof = _read_first_line(process, ready_timeout)
     match = READY_PATTERN.match(line)
     if match is None:
         exited_by_itself = process.poll() is not None
+        if reached_eof and not exited_by_itself:
+            try:  # stdout closed: the exit is a moment away, give it that moment
+                process.wait(timeout=2.0)
+                exited_by_itself = True
+            except subprocess.TimeoutExpired:
+                pass
         partial = RunningServer(list(argv), "tcp", "", 0, process, stderr_file)
         status = partial.stop(timeout=2.0)
         stderr_file_text = partial.stderr_text()
@@ -192,6 +198,8 @@ def launch_command(
             what = f"printed {line[:200]!r} instead of a READY line"
         elif exited_by_itself:
             what = "exited before printing a READY line"
+        elif reached_eof:
+            what = "closed its standard output before printing a READY line"
         else:
             what = f"said nothing within {ready_timeout:g} s"
         raise LaunchError(
@@ -220,8 +228,13 @@ def launch_server(
     )
 
 
-def _read_first_line(process: subprocess.Popen, timeout: float) -> bytes:
-    """Read stdout up to the first newline, EOF or the deadline, without ever blocking past it."""
+def _read_first_line(process: subprocess.Popen, timeout: float) -> tuple[bytes, bool]:
+    """Read stdout up to the first newline, EOF or the deadline, without ever blocking past it.
+
+    Returns the bytes read and whether stdout reached EOF. EOF is reported apart from the
+    deadline because a crashing child closes stdout a moment before it can be reaped: asking
+    ``poll()`` right then would call a crash "said nothing in time".
+    """
     assert process.stdout is not None
     fd = process.stdout.fileno()
     deadline = time.monotonic() + timeout
@@ -234,7 +247,7 @@ def _read_first_line(process: subprocess.Popen, timeout: float) -> bytes:
                 break
             chunk = os.read(fd, 1)  # one byte at a time: nothing past the line is consumed
             if not chunk:
-                break
+                return bytes(line), True
             line += chunk
-    return bytes(line)
+    return bytes(line), False
 

@@ -43,6 +43,14 @@ def test_a_crashing_server_reports_its_exit_and_stderr() -> None:
     assert "cannot bind: no luck" in str(error.value)
 
 
+def test_a_crash_is_a_crash_even_when_stdout_closes_before_the_exit() -> None:
+    # The race CI once lost: stdout reaches EOF while the child is not yet reapable.
+    slow_exit = "import os, sys, time; os.close(1); time.sleep(0.5); sys.exit('late exit')"
+    with pytest.raises(LaunchError) as error:
+        launch_command([sys.executable, "-c", slow_exit], ready_timeout=10)
+    assert "exited before printing a READY line (exit status 1)" in str(error.value)
+
+
 def test_a_server_that_prints_something_else_is_refused() -> None:
     with pytest.raises(LaunchError, match="instead of a READY line"):
         launch_command([sys.executable, "-c", "print('listening on 7'); import time; time.sleep(60)"])
