@@ -1,0 +1,334 @@
+"""The load-test layer: its pieces unit-tested, and every locustfile smoke-run for seconds.
+
+The smoke runs are what CI can afford and what it needs: each concrete user runs headless
+against a reference server started with ``launch_server``, and locust's own CSV statistics
+must show requests made and none failed. There is no assertion on time or rate: a loaded CI
+machine may be slow, never wrong. The comparison itself is a command (``wirecheck compare``),
+not a test; one tiny end-to-end run of it checks that it writes what it promises.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.launch import launch_server
+from harness.loadgen.histogram import LatencyHistogram
+from harness.loadgen.pacing import Pacer
+from harness.loadgen.payloads import numbered_payload
+from harness.loadgen.recorder import LoadRecorder
+from harness.loadgen.targets import (
+    BadTargetError,
+    NonLoopbackTargetError,
+    is_loopback_host,
+    parse_target,
+    target_variable,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Seconds of load per smoke run: enough for thousands of requests on loopback.
+SMOKE_RUN_S = 2
+# A bound on each locust subprocess: start-up, the run, shutdown, on a loaded machine.
+SMOKE_DEADLINE_S = 60
+
+# Every concrete user, its locustfile and the service × runner it is smoke-tested against.
+SMOKE_CASES = [
+    ("loadtests/echo_tcp.py", "EchoTcpUser", "echo-tcp", "selectors"),
+    ("loadtests/echo_tcp.py", "LineEchoTcpUser", "line-echo-tcp", "threading"),
+    ("loadtests/datagram_udp.py", "TimeUdpUser", "time-udp", "selectors"),
+    ("loadtests/datagram_udp.py", "EchoUdpUser", "echo-udp", "asyncio"),
+]
+
+
+# --- pieces ------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_histogram_percentiles_have_10_microsecond_resolution() -> None:
+    histogram = LatencyHistogram()
+    for value_us in range(1, 1001):  # 1 µs .. 1000 µs, one each
+        histogram.record(float(value_us))
+    assert histogram.count == 1000
+    # The 500th sample, 500 µs, lies in bucket [500, 510): reported as its upper edge.
+    assert histogram.percentile(50) == 510.0
+    assert histogram.percentile(90) == 910.0
+    assert histogram.percentile(99.9) == 1000.0
+    assert histogram.percentile(100) == 1000.0  # capped at the exact maximum
+    assert histogram.percentile(0) == 10.0
+
+
+def test_histogram_tells_apart_latencies_locust_rounds_together() -> None:
+    histogram = LatencyHistogram()
+    for _ in range(90):
+        histogram.record(40.0)
+    for _ in range(10):
+        histogram.record(450.0)
+    assert histogram.percentile(50) == 50.0
+    assert histogram.percentile(99) == 450.0
+
+
+def test_histogram_merge_and_json_round_trip_are_exact() -> None:
+    first, second = LatencyHistogram(), LatencyHistogram()
+    for value in (15.0, 25.0, 2_000_000.0):
+        first.record(value)
+    for value in (35.0, 3.0):
+        second.record(value)
+    first.merge(LatencyHistogram.from_json(json.loads(json.dumps(second.to_json()))))
+    assert first.count == 5
+    assert first.min_us == 3.0 and first.max_us == 2_000_000.0
+    assert first.percentile(60) == 30.0
+    assert LatencyHistogram.from_json(first.to_json()) == first
+
+
+def test_empty_histogram_has_no_percentiles() -> None:
+    assert LatencyHistogram().percentile(99) is None
+    with pytest.raises(ValueError):
+        LatencyHistogram().percentile(101)
+
+
+def test_recorder_counts_stalls_per_connection() -> None:
+    clock = FakeClock()
+    recorder = LoadRecorder(stall_threshold_s=0.5, clock=clock)
+    fast, slow, silent = recorder.new_slot(), recorder.new_slot(), recorder.new_slot()
+    recorder.open_window()
+    for slot, wait in ((fast, 0.001), (slow, 0.8)):
+        recorder.begin_wait(slot)
+        clock.now += wait
+        recorder.end_wait(slot, replied=True)
+    recorder.begin_wait(silent)  # never answered
+    clock.now += 1.0
+    recorder.close_window()
+    assert recorder.connection_counts() == {"connections": 3, "stalled": 2, "timed_out": 0, "starved": 1}
+
+
+def test_recorder_watchdog_wakes_only_overdue_waits() -> None:
+    clock = FakeClock()
+    recorder = LoadRecorder(clock=clock)
+    woken: list[int] = []
+    overdue, fresh = recorder.new_slot(), recorder.new_slot()
+    for slot in (overdue, fresh):
+        slot.wake = lambda slot_id=slot.slot_id: woken.append(slot_id)
+    recorder.begin_wait(overdue)
+    clock.now += 3.0
+    recorder.begin_wait(fresh)
+    assert recorder.expire_overdue(timeout_s=2.0) == 1
+    assert woken == [overdue.slot_id] and overdue.expired and not fresh.expired
+    assert recorder.expire_overdue(timeout_s=2.0) == 0  # woken once, not again
+
+
+def test_recorder_window_forgets_warm_up() -> None:
+    recorder = LoadRecorder(clock=FakeClock())
+    recorder.record_request("tcp-echo", "echo 64B", 0.05, failed=False)
+    recorder.record_request("tcp-echo", "echo 64B", None, failed=True, kind="ReplyTimeoutError")
+    recorder.open_window()
+    recorder.record_request("tcp-echo", "echo 64B", 0.123, failed=False)
+    tally = recorder.tallies[("tcp-echo", "echo 64B")]
+    assert tally.histogram.count == 1 and tally.failures == 0
+    assert tally.histogram.percentile(50) == 123.0  # 0.123 ms is 123 µs: resolution kept
+    assert not recorder.failure_kinds
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.8.7", "::1", "localhost", "LOCALHOST"])
+def test_loopback_hosts_are_accepted(host: str) -> None:
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("text", ["10.0.0.1:7", "192.168.1.2:37", "example.com:7", "udp://8.8.8.8:53", "[2001:db8::1]:7"])
+def test_non_loopback_targets_are_refused(text: str) -> None:
+    with pytest.raises(NonLoopbackTargetError, match="only target loopback"):
+        parse_target(text)
+
+
+def test_target_forms_and_transport_check() -> None:
+    assert parse_target("127.0.0.1:7007").address == ("127.0.0.1", 7007)
+    assert parse_target("tcp://localhost:7").scheme == "tcp"
+    assert parse_target("udp://[::1]:3737").address == ("::1", 3737)
+    with pytest.raises(BadTargetError, match="this user speaks tcp"):
+        parse_target("udp://127.0.0.1:7", transport="tcp")
+    with pytest.raises(BadTargetError, match="port"):
+        parse_target("127.0.0.1")
+    assert target_variable("line-echo-tcp") == "WIRECHECK_TARGET_LINE_ECHO_TCP"
+
+
+def test_echo_payloads_are_numbered_and_sized() -> None:
+    make_payload = numbered_payload
+    assert len(make_payload(7, 64)) == 64 and make_payload(7, 64).startswith(b"0000000000000007")
+    assert make_payload(7, 64) != make_payload(8, 64)
+    line = make_payload(7, 100, line=True)
+    assert len(line) == 100 and line.endswith(b"\n") and line.count(b"\n") == 1
+    assert make_payload(0x1234, 2) == b"34"
+    assert make_payload(5, 1, line=True) == b"\n"
+
+
+def test_open_loop_pacer_keeps_its_schedule_when_late() -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate_per_s=10.0, clock=clock)
+    first = pacer.take_slot()
+    assert first == 100.0 and pacer.delay() == pytest.approx(0.1)
+    clock.now += 0.35  # the reply came late: the next slots are already due
+    assert pacer.delay() == 0.0
+    assert pacer.take_slot() == pytest.approx(100.1)  # latency counts from here, not from now
+    closed = Pacer(rate_per_s=0.0, clock=clock)
+    assert closed.take_slot() is None and closed.delay() == 0.0
+
+
+# --- smoke runs of every locustfile --------------------------------------------------------
+
+
+def _locust_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = str(REPO_ROOT) + (
+        os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else ""
+    )
+    return environment
+
+
+def _run_locust(arguments: list[str], csv_prefix: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "locust", *arguments, "--headless", "-u", "4", "-r", "4",
+        "-t", f"{SMOKE_RUN_S}s", "--only-summary", "--csv", str(csv_prefix), "--request-timeout", "2",
+    ]
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=SMOKE_DEADLINE_S
+    )
+
+
+def _stats_rows(csv_prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with open(f"{csv_prefix}_stats.csv", newline="") as stats_file:
+        return {(row["Type"], row["Name"]): row for row in csv.DictReader(stats_file)}
+
+
+@pytest.mark.parametrize("locustfile, user_class, service, runner", SMOKE_CASES, ids=[case[1] for case in SMOKE_CASES])
+def test_locustfile_smoke(locustfile: str, user_class: str, service: str, runner: str, tmp_path: Path) -> None:
+    with launch_server(service, runner) as server:
+        result = _run_locust(
+            ["-f", locustfile, user_class, "--host", f"{server.host}:{server.port}"],
+            tmp_path / "smoke",
+            _locust_environment(),
+        )
+    rows = _stats_rows(tmp_path / "smoke")
+    aggregated = rows[("", "Aggregated")]
+    assert int(aggregated["Request Count"]) > 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert int(aggregated["Failure Count"]) == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == 0
+    assert "wirecheck latency, µs (closed-loop" in result.stdout  # our µs table is printed
+
+
+def test_locust_directory_runs_every_user_against_its_own_server(tmp_path: Path) -> None:
+    environment = _locust_environment()
+    servers = [launch_server(service, runner) for _, _, service, runner in SMOKE_CASES]
+    try:
+        for (_, _, service, _), server in zip(SMOKE_CASES, servers):
+            environment[target_variable(service)] = f"{server.host}:{server.port}"
+        result = _run_locust(["-f", "loadtests/"], tmp_path / "all", environment)
+    finally:
+        for server in servers:
+            server.stop()
+    rows = _stats_rows(tmp_path / "all")
+    request_types = {request_type for request_type, _ in rows if request_type}
+    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo"} <= request_types, result.stderr[-2000:]
+    for (request_type, _), row in rows.items():
+        assert int(row["Failure Count"]) == 0, (request_type, result.stdout[-2000:])
+    assert int(rows[("", "Aggregated")]["Request Count"]) > 0
+
+
+def test_a_non_loopback_host_is_refused_before_any_load(tmp_path: Path) -> None:
+    result = _run_locust(
+        ["-f", "loadtests/echo_tcp.py", "EchoTcpUser", "--host", "192.0.2.1:7"], tmp_path / "refused", _locust_environment()
+    )
+    assert result.returncode == 2
+    assert "refusing to send load to '192.0.2.1'" in result.stderr
+
+
+def test_open_loop_requests_are_labelled(tmp_path: Path) -> None:
+    with launch_server("echo-tcp", "selectors") as server:
+        result = _run_locust(
+            ["-f", "loadtests/echo_tcp.py", "EchoTcpUser", "--host", f"{server.host}:{server.port}",
+             "--open-loop-rate", "200", "--latency-report", str(tmp_path / "report.json")],
+            tmp_path / "open",
+            _locust_environment(),
+        )
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["mode"] == "open-loop", result.stderr[-2000:]
+    echo = [entry for entry in report["requests"] if entry["request_type"] == "tcp-echo"]
+    assert echo and echo[0]["name"].endswith("[open-loop]") and echo[0]["count"] > 0
+    assert echo[0]["failures"] == 0
+
+
+# --- wirecheck compare ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_compare_writes_json_table_and_charts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "harness", "compare", "--service", "echo-tcp", "--runners", "selectors",
+            "--users", "2", "--duration", "0.5", "--warmup", "0.2", "--repeat", "1", "--out", str(out),
+        ],
+        cwd=REPO_ROOT, env=_locust_environment(), capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((out / "compare.json").read_text())
+    assert document["leftover_processes"] == []
+    (point,) = document["points"]
+    assert point["runner"] == "selectors" and point["users"] == 2
+    assert point["rps"] > 0 and point["failures"] == 0
+    assert point["server_cpu_cores"] is not None and point["generator_cpu_cores"] is not None
+    assert "rps" in document["generator_ceiling"]
+    assert "selectors" in document["threaded_client"]
+    assert "| selectors | 2 |" in (out / "compare.md").read_text()
+    assert list((out / "points").glob("*.html"))
+    assert (out / "throughput.png").stat().st_size > 0 and (out / "p99.png").stat().st_size > 0
+
+
+def test_generator_bound_points_are_flagged() -> None:
+    from harness.compare import generator_bound_reasons
+
+    assert generator_bound_reasons({"generator_cpu_cores": 0.95, "rps": 100.0}, 10_000.0) == [
+        "generator CPU 95% of its core"
+    ]
+    assert generator_bound_reasons({"generator_cpu_cores": 0.5, "rps": 9_500.0}, 10_000.0) == [
+        "rate 95% of the generator ceiling"
+    ]
+    assert generator_bound_reasons({"generator_cpu_cores": 0.5, "rps": 5_000.0}, 10_000.0) == []
+
+
+def test_repetitions_report_the_median_and_the_spread() -> None:
+    from harness.compare import aggregate
+
+    def sample(rps: float, p99: float, stalled: int) -> dict:
+        return {
+            "mode": "closed-loop", "rps": rps, "failures": 0, "timeouts": 0,
+            "latency_us": {"p50": 10.0, "p90": 20.0, "p99": p99, "p99.9": 2 * p99, "max": 3 * p99},
+            "connections": {"stalled": stalled, "timed_out": 0, "starved": 0, "stall_threshold_ms": 500.0},
+            "server_cpu_cores": 0.5, "server_peak_rss_kib": 1000, "generator_cpu_cores": 0.6,
+        }
+
+    record = aggregate([sample(100.0, 50.0, 0), sample(300.0, 70.0, 2), sample(200.0, 60.0, 1)])
+    assert record["rps"] == 200.0 and (record["rps_min"], record["rps_max"]) == (100.0, 300.0)
+    assert record["latency_us"]["p99"] == 60.0
+    assert record["stalled_connections"] == 2  # the worst repetition
+
+
+def test_only_points_with_generator_slack_count_as_server_bound() -> None:
+    from harness.compare import is_server_bound
+
+    assert is_server_bound({"generator_cpu_cores": 0.6, "rps": 10_000.0}, 45_000.0)  # raw: one connection served
+    assert not is_server_bound({"generator_cpu_cores": 0.89, "rps": 40_000.0}, 45_000.0)  # ambiguous
+    assert not is_server_bound({"generator_cpu_cores": 0.6, "rps": 40_000.0}, 45_000.0)  # near the ceiling
+    assert not is_server_bound({"generator_cpu_cores": 0.6, "rps": 10_000.0}, None)  # no ceiling measured
