@@ -46,15 +46,26 @@ DATAGRAM_SERVICES = {"echo-udp", "time-udp"}
 
 @dataclass
 class ThreadTally:
+    """One thread's counts; only requests that ended inside the measurement window count."""
+
+    window: tuple[float, float]
     replies_in_window: int = 0
     failures_in_window: int = 0
+
+    def count(self, ok: bool) -> None:
+        window_start, window_end = self.window
+        in_window = window_start <= time.perf_counter() <= window_end
+        if ok:
+            self.replies_in_window += in_window
+        else:
+            self.failures_in_window += in_window
 
 
 def _stream_worker(
     address: tuple[str, int], payload_bytes: int, line: bool, timeout_s: float,
-    window: tuple[float, float], tally: ThreadTally,
+    tally: ThreadTally,
 ) -> None:
-    window_start, window_end = window
+    window_end = tally.window[1]
     sequence = 0
     sock: socket.socket | None = None
     buffer = bytearray(payload_bytes)
@@ -76,12 +87,8 @@ def _stream_worker(
             ok = bytes(view[: len(payload)]) == payload
         except OSError:
             ok = False
-        now = time.perf_counter()
-        in_window = window_start <= now <= window_end
-        if ok:
-            tally.replies_in_window += in_window
-        else:
-            tally.failures_in_window += in_window
+        tally.count(ok)
+        if not ok:
             if sock is not None:
                 sock.close()
                 sock = None
@@ -92,9 +99,9 @@ def _stream_worker(
 
 def _datagram_worker(
     address: tuple[str, int], service: str, payload_bytes: int, timeout_s: float,
-    window: tuple[float, float], tally: ThreadTally,
+    tally: ThreadTally,
 ) -> None:
-    window_start, window_end = window
+    window_end = tally.window[1]
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     sock: socket.socket | None = None
     sequence = 0
@@ -114,12 +121,8 @@ def _datagram_worker(
                 ok = abs(decode_rfc868(reply, near=time.time()) - time.time()) <= 2.0
         except (OSError, MalformedReplyError):
             ok = False
-        now = time.perf_counter()
-        in_window = window_start <= now <= window_end
-        if ok:
-            tally.replies_in_window += in_window
-        else:
-            tally.failures_in_window += in_window
+        tally.count(ok)
+        if not ok:
             if sock is not None:
                 sock.close()
                 sock = None
@@ -147,14 +150,14 @@ def run_threaded_client(
     threading.stack_size(256 * 1024)  # 1000 threads x the default 8 MiB would be 8 GiB of address space
     window_start = time.perf_counter() + warmup_s
     window = (window_start, window_start + duration_s)
-    tallies = [ThreadTally() for _ in range(threads)]
+    tallies = [ThreadTally(window) for _ in range(threads)]
     workers = []
     for tally in tallies:
         if service in STREAM_SERVICES:
-            args = (endpoint.address, payload_bytes, service == "line-echo-tcp", timeout_s, window, tally)
+            args = (endpoint.address, payload_bytes, service == "line-echo-tcp", timeout_s, tally)
             worker = threading.Thread(target=_stream_worker, args=args, daemon=True)
         else:
-            args = (endpoint.address, service, payload_bytes, timeout_s, window, tally)
+            args = (endpoint.address, service, payload_bytes, timeout_s, tally)
             worker = threading.Thread(target=_datagram_worker, args=args, daemon=True)
         worker.start()
         workers.append(worker)
