@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -197,10 +198,13 @@ def _locust_environment() -> dict[str, str]:
     return environment
 
 
-def _run_locust(arguments: list[str], csv_prefix: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+def _run_locust(
+    arguments: list[str], csv_prefix: Path, environment: dict[str, str], *, request_timeout_s: float = 2.0
+) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "locust", *arguments, "--headless", "-u", "4", "-r", "4",
-        "-t", f"{SMOKE_RUN_S}s", "--only-summary", "--csv", str(csv_prefix), "--request-timeout", "2",
+        "-t", f"{SMOKE_RUN_S}s", "--only-summary", "--csv", str(csv_prefix),
+        "--request-timeout", f"{request_timeout_s:g}",
     ]
     return subprocess.run(
         command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=SMOKE_DEADLINE_S
@@ -293,6 +297,8 @@ def test_compare_writes_json_table_and_charts(tmp_path: Path) -> None:
     assert "selectors" in document["threaded_client"]
     assert "| selectors | 2 |" in (out / "compare.md").read_text()
     assert list((out / "points").glob("*.html"))
+    reference = document["server_bound_reference"]
+    assert "ratio" in reference or "no CPU cap" in reference["error"], reference
     assert (out / "throughput.png").stat().st_size > 0 and (out / "p99.png").stat().st_size > 0
 
 
@@ -332,3 +338,181 @@ def test_only_points_with_generator_slack_count_as_server_bound() -> None:
     assert not is_server_bound({"generator_cpu_cores": 0.89, "rps": 40_000.0}, 45_000.0)  # ambiguous
     assert not is_server_bound({"generator_cpu_cores": 0.6, "rps": 40_000.0}, 45_000.0)  # near the ceiling
     assert not is_server_bound({"generator_cpu_cores": 0.6, "rps": 10_000.0}, None)  # no ceiling measured
+
+
+def test_goal_one_is_judged_on_the_cpu_capped_reference() -> None:
+    from harness.compare import evaluate_goals, format_goals
+
+    def document(reference: dict) -> dict:
+        return {"threaded_client": {}, "generator_ceiling": {"rps": 40_000.0}, "points": [],
+                "server_bound_reference": reference}
+
+    def reference(locust_rps: float, threaded_rps: float) -> dict:
+        return {
+            "runner": "selectors", "users": 50, "cap": "10% of one core", "ratio": locust_rps / threaded_rps,
+            "ratio_min": 0.9 * locust_rps / threaded_rps, "ratio_max": locust_rps / threaded_rps,
+            "locust": {"rps": locust_rps, "server_cpu_cores": 0.1, "generator_cpu_cores": 0.3},
+            "threaded": {"rps": threaded_rps, "server_cpu_cores": 0.1, "cpu_cores": 0.15},
+        }
+
+    met = evaluate_goals(document(reference(11_000.0, 12_000.0)))[0]
+    assert met["passed"] and abs(met["reference"]["ratio"] - 11 / 12) < 1e-9
+    assert "locust/threaded **0.92**" in "\n".join(format_goals([met]))
+    assert not evaluate_goals(document(reference(10_000.0, 12_000.0)))[0]["passed"]  # 0.83
+    unmeasured = evaluate_goals(document({"error": "no CPU cap on this machine: no controller"}))[0]
+    assert not unmeasured["passed"] and "no CPU cap" in unmeasured["note"]
+
+
+def test_cpu_cap_holds_a_busy_process_to_its_share() -> None:
+    from harness.loadgen import procstat
+    from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        try:
+            cap = CpuCap(0.2, name="wirecheck-test-cap")
+        except CpuCapUnavailable as error:  # a kernel facility, not an installable dependency
+            pytest.skip(f"no cpu cgroup here: {error}")
+        with cap:
+            assert cap.add_tree(spinner.pid) == [spinner.pid]
+            before = procstat.process_cpu_seconds(spinner.pid)
+            window = 1.5
+            time.sleep(window)  # the behaviour under test: CPU used over a window of wall time
+            used = procstat.process_cpu_seconds(spinner.pid) - before
+            assert used / window < 0.5, f"capped at 20 % of a core, the spinner used {used / window:.0%}"
+            assert cap.throttled_periods()
+        assert not cap.path.exists()  # the cgroup is gone, the spinner back in the root group
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+# --- the users catch broken servers ----------------------------------------------------------
+
+# (locustfile, user, mutant, extra locust options, request type that must record failures)
+BROKEN_SERVER_CASES = [
+    ("loadtests/echo_tcp.py", "EchoTcpUser", "echo_quota", ["--payload-bytes", "16384"], "tcp-echo"),
+    ("loadtests/echo_tcp.py", "EchoTcpUser", "echo_resets_every_connection", [], "tcp-echo"),
+    ("loadtests/datagram_udp.py", "TimeUdpUser", "time_udp_little_endian", [], "udp-time"),
+    ("loadtests/datagram_udp.py", "EchoUdpUser", "echo_udp_truncates", ["--payload-bytes", "9000"], "udp-echo"),
+]
+
+
+@pytest.mark.parametrize(
+    "locustfile, user_class, mutant_name, options, request_type", BROKEN_SERVER_CASES,
+    ids=[case[2] for case in BROKEN_SERVER_CASES],
+)
+def test_load_users_count_a_broken_server_s_replies_as_failures(
+    locustfile: str, user_class: str, mutant_name: str, options: list[str], request_type: str, tmp_path: Path
+) -> None:
+    from fixtures.mutants import MUTANTS
+    from harness.launch import launch_command
+
+    (mutant,) = [candidate for candidate in MUTANTS if candidate.name == mutant_name]
+    with launch_command(mutant.command()) as server:
+        result = _run_locust(
+            ["-f", locustfile, user_class, "--host", f"{server.host}:{server.port}", *options],
+            tmp_path / "broken",
+            _locust_environment(),
+            request_timeout_s=0.5,
+        )
+    rows = _stats_rows(tmp_path / "broken")
+    failures = sum(int(row["Failure Count"]) for (kind, _), row in rows.items() if kind == request_type)
+    assert failures > 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+# --- locust's distributed mode ---------------------------------------------------------------
+
+
+def _free_loopback_port() -> int:
+    """An ephemeral port for locust's master (it cannot take port 0 and report the choice);
+    the port could be taken between this and the master's bind, which would fail the test
+    loudly, not wrongly."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_master_and_two_local_workers_merge_their_load(tmp_path: Path) -> None:
+    environment = _locust_environment()
+    port = _free_loopback_port()
+    locustfile = ["-f", "loadtests/echo_tcp.py", "EchoTcpUser"]
+    with launch_server("echo-tcp", "selectors") as server:
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "locust", *locustfile, "--worker", "--master-host", "127.0.0.1",
+                 "--master-port", str(port)],
+                cwd=REPO_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for _ in range(2)
+        ]
+        try:
+            master = subprocess.run(
+                [sys.executable, "-m", "locust", *locustfile, "--master", "--master-bind-host", "127.0.0.1",
+                 "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "30",
+                 "--host", f"{server.host}:{server.port}", "--headless", "-u", "8", "-r", "8", "-t", "15s",
+                 "--warmup", "1", "--measure", "2", "--only-summary", "--csv", str(tmp_path / "master"),
+                 "--latency-report", str(tmp_path / "report.json")],
+                cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=SMOKE_DEADLINE_S,
+            )
+            for worker in workers:
+                worker.wait(timeout=15)  # the master's quit stops its workers
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, 9)
+                    worker.wait()
+    report = json.loads((tmp_path / "report.json").read_text())
+    echo = [entry for entry in report["requests"] if entry["request_type"] == "tcp-echo"]
+    assert echo and echo[0]["count"] > 0 and echo[0]["failures"] == 0, master.stderr[-2000:]
+    assert report["connections"]["connections"] == 8  # 4 users on each worker, counts merged
+    rows = _stats_rows(tmp_path / "master")
+    assert int(rows[("", "Aggregated")]["Request Count"]) > 0
+
+
+# --- the web UI ---------------------------------------------------------------------------------
+
+
+def test_the_web_ui_starts_a_run_and_reports_it(tmp_path: Path) -> None:
+    """``locust -f loadtests/`` with its web UI: a swarm started over HTTP, as the form does."""
+    import requests
+
+    web_port = _free_loopback_port()
+    base = f"http://127.0.0.1:{web_port}"
+    with launch_server("echo-tcp", "selectors") as server:
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "loadtests/echo_tcp.py", "EchoTcpUser",
+             "--web-host", "127.0.0.1", "--web-port", str(web_port)],
+            cwd=REPO_ROOT, env=_locust_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + SMOKE_DEADLINE_S
+            while True:  # poll until the UI answers: it has no READY line of its own
+                try:
+                    assert requests.get(base + "/", timeout=2).status_code == 200
+                    break
+                except requests.ConnectionError:
+                    assert ui.poll() is None, ui.stderr.read().decode()[-2000:] if ui.stderr else ""
+                    assert time.monotonic() < deadline, "the web UI did not come up"
+                    time.sleep(0.2)
+            started = requests.post(
+                base + "/swarm", timeout=5,
+                data={"user_count": 4, "spawn_rate": 4, "host": f"{server.host}:{server.port}"},
+            )
+            assert started.json()["success"], started.text
+            requests_seen = failures = 0
+            while requests_seen == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                stats = requests.get(base + "/stats/requests", timeout=5).json()
+                requests_seen = sum(row["num_requests"] for row in stats["stats"] if row["name"] != "Aggregated")
+                failures = sum(row["num_failures"] for row in stats["stats"] if row["name"] != "Aggregated")
+            requests.get(base + "/stop", timeout=5)
+        finally:
+            os.killpg(ui.pid, 9)
+            ui.wait()
+    assert requests_seen > 0 and failures == 0
