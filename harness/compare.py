@@ -926,7 +926,8 @@ def markdown_table(document: dict[str, Any]) -> str:
         "hypervisor steal is in compare.json.",
         "",
         f"Each point: warm-up {settings['warmup_s']:g} s, window {settings['duration_s']:g} s, "
-        f"{settings['repeat']} repetition(s), the median shown (spread min-max in brackets); payload "
+        f"{settings['repeat']} repetition(s), the median shown (spread min-max in brackets); failures "
+        f"and stalled / timed-out connections are the worst repetition's; payload "
         f"{settings['payload_bytes']} B; request timeout {settings['request_timeout_s']:g} s; a connection "
         f"is stalled when a reply took > {settings['stall_ms']:g} ms. Latency is **{mode}**"
         + (
