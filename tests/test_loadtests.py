@@ -295,7 +295,9 @@ def test_compare_writes_json_table_and_charts(tmp_path: Path) -> None:
     assert point["server_cpu_cores"] is not None and point["generator_cpu_cores"] is not None
     assert "rps" in document["generator_ceiling"]
     assert "selectors" in document["threaded_client"]
-    assert "| selectors | 2 |" in (out / "compare.md").read_text()
+    markdown = (out / "compare.md").read_text()
+    assert "| selectors | 2 |" in markdown
+    assert "1 repetition(s), 0.2 s warm-up, 0.5 s windows: indicative" in markdown  # a short run says so
     assert list((out / "points").glob("*.html"))
     reference = document["server_bound_reference"]
     assert "ratio" in reference or "no CPU cap" in reference["error"], reference
