@@ -21,10 +21,13 @@ Importing this module (every locustfile in loadtests/ does, through
   :func:`build_report`), which is what ``wirecheck compare`` reads;
 - distributed mode (``--master``/``--worker``, and ``--processes``): each worker sends its
   histograms to the master with every stats report (``report_to_master``), as deltas, and
-  its connection counts as a snapshot; the master merges them. The window is opened on the
-  master and announced to the workers with a custom message; samples that a worker took in
-  the last report interval before the announcement may land in the window, so windows are
-  exact in a local run and within one report interval (3 s) in a distributed one.
+  its connection counts as a snapshot; the master merges them. The window is opened and
+  closed on the master and both edges are announced to the workers with a custom message;
+  each worker records only between the two, and tags every report with where it stood, so
+  the master merges only what a worker recorded inside the window, including the final
+  report a worker sends as it quits (which arrives after the master's own window closed).
+  Windows are exact in a local run, and in a distributed one to within the time a message
+  takes to reach a worker (milliseconds on one machine).
 
 ``--watch-pid PID`` makes the window also read the CPU time and peak RSS of that process tree
 (the server under test) from /proc at the window's edges, so that server cost and generator
@@ -71,6 +74,10 @@ WINDOW_CLOSE_MARKER = "WIRECHECK-WINDOW close"
 
 # The custom message by which a master opens the window on its workers.
 WINDOW_MESSAGE = "wirecheck-window"
+# Where a worker stands relative to the master's explicit window, sent with every report.
+WORKER_WINDOW_NONE = "none"
+WORKER_WINDOW_OPEN = "open"
+WORKER_WINDOW_CLOSED = "closed"
 
 RECORDER = LoadRecorder()
 
@@ -207,7 +214,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                     environment.process_exit_code = 2
                     gevent.spawn(environment.runner.quit)
             return
-    _state.update(window_scheduled=False, window_closed=False, report_written=False)
+    _state.update(
+        window_scheduled=False, window_closed=False, report_written=False, worker_window=WORKER_WINDOW_NONE
+    )
+    _state["explicit_window_opened"] = False
     _start_watchdog(environment)
     # Until an explicit window opens (--warmup/--measure, or --reset-stats), the whole test
     # is the window.
@@ -285,12 +295,15 @@ def _open_window(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(WINDOW_MESSAGE, {"action": "open"})
     _begin_window(environment, reset_locust_stats=True)
+    _state["explicit_window_opened"] = True
     print(WINDOW_OPEN_MARKER, flush=True)
     if options.measure > 0:
         gevent.spawn_later(options.measure, _close_window_and_stop, environment)
 
 
 def _close_window_and_stop(environment: Environment) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(WINDOW_MESSAGE, {"action": "close"})
     _close_window(environment)
     print(WINDOW_CLOSE_MARKER, flush=True)
     if environment.runner is not None:
@@ -309,7 +322,14 @@ def _close_window(environment: Environment) -> None:
 
 
 def _on_window_message(environment: Environment, msg: Any, **_: Any) -> None:
+    """A worker's side of the master's window: open (reset everything) or close (stop recording)."""
+    action = msg.data.get("action") if isinstance(msg.data, dict) else "open"
+    if action == "close":
+        RECORDER.close_window()
+        _state["worker_window"] = WORKER_WINDOW_CLOSED
+        return
     RECORDER.open_window()
+    _state["worker_window"] = WORKER_WINDOW_OPEN
     if environment.runner is not None:
         environment.runner.stats.reset_all()
 
@@ -322,6 +342,7 @@ def _own_cpu_seconds() -> float:
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     snapshot = RECORDER.to_json()
     snapshot["generator_cpu_seconds"] = _own_cpu_seconds()
+    snapshot["window"] = _state.get("worker_window", WORKER_WINDOW_NONE)
     data["wirecheck"] = snapshot
     # Histograms travel as deltas (the master adds them up); connection counts as snapshots.
     RECORDER.tallies.clear()
@@ -332,7 +353,13 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     snapshot = data.get("wirecheck")
     if not snapshot:
         return
-    if RECORDER.recording:
+    if _state.get("window_scheduled"):
+        # An explicit window: only what the worker recorded after it heard of the window's
+        # opening, up to its close (the final report comes after the master's own close).
+        in_window = snapshot.get("window") in (WORKER_WINDOW_OPEN, WORKER_WINDOW_CLOSED)
+        if in_window and _state.get("explicit_window_opened") and not _state.get("report_written"):
+            RECORDER.merge_json(snapshot)
+    elif RECORDER.recording:
         RECORDER.merge_json(snapshot)
     _state.setdefault("worker_connections", {})[client_id] = snapshot.get("connections", {})
     _state.setdefault("worker_cpu", {})[client_id] = snapshot.get("generator_cpu_seconds", 0.0)
