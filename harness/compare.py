@@ -392,6 +392,7 @@ def measure_server_bound_reference(
                 server = launch_pinned_server(settings.service, runner, settings)
             except (LaunchError, CompareError) as error:
                 samples[runner, client].append({"error": str(error)})
+                progress.step(f"server-bound reference: {runner}, {client} rep {repetition}: ERROR {str(error)[:120]}")
                 continue
             try:
                 with CpuCap(SERVER_BOUND_CPU_CAP) as cap:
@@ -603,7 +604,7 @@ def run_compare(settings: Settings, write: Callable[[str], None] = print) -> dic
     load_before = os.getloadavg()
     _pin_self(GENERATOR_CPUS, settings.pinned)
     ceiling_runner = next((name for name in CEILING_RUNNERS if transport in RUNNERS[name].transports), settings.runners[0])
-    steps = 1 + len(settings.runners) * (len(settings.users) * settings.repeat + 1) + 3 * settings.repeat
+    steps = 1 + len(settings.runners) * (len(settings.users) * settings.repeat + 1) + (2 + len(SERVER_BOUND_PEERS)) * settings.repeat
     progress = Progress(steps, write)
     write(
         f"wirecheck compare {settings.service}: {len(settings.runners)} runners x users "
