@@ -125,7 +125,7 @@ class CpuCap:
         try:
             for line in (self.path / "cpu.stat").read_text().splitlines():
                 key, _, value = line.partition(" ")
-                if key in ("nr_throttled",):
+                if key == "nr_throttled":
                     return int(value)
         except (OSError, ValueError):
             return None
