@@ -1149,9 +1149,12 @@ def add_compare_command(commands: Any) -> None:
     parser.add_argument("--quick", action="store_true", help="users 1,50,1000, one repetition, short windows (< 3 min for echo-tcp)")
     parser.add_argument("--out", default="compare-results", metavar="DIR", help="where compare.json, compare.md and the charts go")
     parser.add_argument("--html-dir", default=None, metavar="DIR", help="locust's HTML/CSV and wirecheck's JSON per point (default: OUT/points)")
-    parser.add_argument("--payload-bytes", type=int, default=64)
-    parser.add_argument("--request-timeout", type=float, default=2.0, metavar="S")
-    parser.add_argument("--stall-ms", type=float, default=500.0)
+    parser.add_argument("--payload-bytes", type=int, default=64, metavar="N",
+                        help="echo request size in bytes (default 64)")
+    parser.add_argument("--request-timeout", type=float, default=2.0, metavar="S",
+                        help="bound on a connect and on each reply; past it the request fails (default 2)")
+    parser.add_argument("--stall-ms", type=float, default=500.0, metavar="MS",
+                        help="a connection that waited longer than this for the server is stalled (default 500)")
     parser.add_argument("--open-loop-rate", type=float, default=0.0, metavar="RPS",
                         help="total requests/s per point on a fixed schedule (open loop); 0: closed loop")
     parser.set_defaults(handler=compare_command)
