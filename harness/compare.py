@@ -1088,7 +1088,8 @@ def write_charts(document: dict[str, Any], out_dir: Path) -> list[Path]:
             axes.minorticks_off()
         if log_y:
             axes.set_yscale("log")
-        axes.set_xlabel("concurrent users (connections)")
+        transport = SERVICES[document["service"]].transport
+        axes.set_xlabel("concurrent users (" + ("connections" if transport == "tcp" else "sockets") + ")")
         axes.set_ylabel(ylabel)
         mode = document["points"][0].get("mode", "closed-loop") if document["points"] else ""
         axes.set_title(
