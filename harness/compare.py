@@ -1148,7 +1148,7 @@ def add_compare_command(commands: Any) -> None:
     parser.add_argument("--warmup", type=float, default=None, metavar="S", help=f"warm-up per point (default {DEFAULT_WARMUP_S:g})")
     parser.add_argument("--repeat", type=int, default=None, metavar="N", help=f"repetitions per point (default {DEFAULT_REPEAT})")
     parser.add_argument("--quick", action="store_true", help="users 1,50,1000, one repetition, short windows (< 3 min for echo-tcp)")
-    parser.add_argument("--out", default="compare-results", metavar="DIR", help="where compare.json, compare.md and the charts go")
+    parser.add_argument("--out", default="compare-results", metavar="DIR", help="where compare.json, compare.md and the charts go (default: ./compare-results)")
     parser.add_argument("--html-dir", default=None, metavar="DIR", help="locust's HTML/CSV and wirecheck's JSON per point (default: OUT/points)")
     parser.add_argument("--payload-bytes", type=int, default=64, metavar="N",
                         help="echo request size in bytes (default 64)")
