@@ -521,3 +521,15 @@ def test_the_web_ui_starts_a_run_and_reports_it(tmp_path: Path) -> None:
             os.killpg(ui.pid, 9)
             ui.wait()
     assert requests_seen > 0 and failures == 0
+
+
+def test_the_table_says_when_a_point_beat_the_generator_ceiling() -> None:
+    """The ceiling is one run against a runner picked beforehand; a faster point is pointed out."""
+    from harness.compare import markdown_table
+
+    document = json.loads((REPO_ROOT / "loadtests" / "results" / "echo-tcp" / "compare.json").read_text())
+    fastest = max(record["rps"] for record in document["points"])
+    document["generator_ceiling"]["rps"] = fastest / 1.10
+    assert "is 10% above it" in markdown_table(document)
+    document["generator_ceiling"]["rps"] = fastest * 1.01
+    assert "above it" not in markdown_table(document)
