@@ -72,12 +72,8 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 WINDOW_OPEN_MARKER = "WIRECHECK-WINDOW open"
 WINDOW_CLOSE_MARKER = "WIRECHECK-WINDOW close"
 
-# The custom message by which a master opens the window on its workers.
+# The custom message by which a master opens and closes the window on its workers.
 WINDOW_MESSAGE = "wirecheck-window"
-# Where a worker stands relative to the master's explicit window, sent with every report.
-WORKER_WINDOW_NONE = "none"
-WORKER_WINDOW_OPEN = "open"
-WORKER_WINDOW_CLOSED = "closed"
 
 RECORDER = LoadRecorder()
 
@@ -214,10 +210,11 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                     environment.process_exit_code = 2
                     gevent.spawn(environment.runner.quit)
             return
+    # explicit_window_opened: the master opened its window; heard_window_open: a worker was told.
     _state.update(
-        window_scheduled=False, window_closed=False, report_written=False, worker_window=WORKER_WINDOW_NONE
+        window_scheduled=False, window_closed=False, report_written=False,
+        explicit_window_opened=False, heard_window_open=False,
     )
-    _state["explicit_window_opened"] = False
     _start_watchdog(environment)
     # Until an explicit window opens (--warmup/--measure, or --reset-stats), the whole test
     # is the window.
@@ -326,10 +323,9 @@ def _on_window_message(environment: Environment, msg: Any, **_: Any) -> None:
     action = msg.data.get("action") if isinstance(msg.data, dict) else "open"
     if action == "close":
         RECORDER.close_window()
-        _state["worker_window"] = WORKER_WINDOW_CLOSED
         return
     RECORDER.open_window()
-    _state["worker_window"] = WORKER_WINDOW_OPEN
+    _state["heard_window_open"] = True
     if environment.runner is not None:
         environment.runner.stats.reset_all()
 
@@ -342,7 +338,8 @@ def _own_cpu_seconds() -> float:
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     snapshot = RECORDER.to_json()
     snapshot["generator_cpu_seconds"] = _own_cpu_seconds()
-    snapshot["window"] = _state.get("worker_window", WORKER_WINDOW_NONE)
+    # Recorded since the master's window opened (and, after its close, nothing more is recorded).
+    snapshot["in_window"] = _state.get("heard_window_open", False)
     data["wirecheck"] = snapshot
     # Histograms travel as deltas (the master adds them up); connection counts as snapshots.
     RECORDER.tallies.clear()
@@ -356,8 +353,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     if _state.get("window_scheduled"):
         # An explicit window: only what the worker recorded after it heard of the window's
         # opening, up to its close (the final report comes after the master's own close).
-        in_window = snapshot.get("window") in (WORKER_WINDOW_OPEN, WORKER_WINDOW_CLOSED)
-        if in_window and _state.get("explicit_window_opened") and not _state.get("report_written"):
+        if snapshot.get("in_window") and _state.get("explicit_window_opened") and not _state.get("report_written"):
             RECORDER.merge_json(snapshot)
     elif RECORDER.recording:
         RECORDER.merge_json(snapshot)
