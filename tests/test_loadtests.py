@@ -497,14 +497,16 @@ def test_the_web_ui_starts_a_run_and_reports_it(tmp_path: Path) -> None:
         )
         try:
             deadline = time.monotonic() + SMOKE_DEADLINE_S
-            while True:  # poll until the UI answers: it has no READY line of its own
+            # Poll until the UI answers: locust logs "Starting web interface" before it binds
+            # (delayed start) and logs nothing once it listens, so there is no line to wait for.
+            while True:
                 try:
                     assert requests.get(base + "/", timeout=2).status_code == 200
                     break
                 except requests.ConnectionError:
                     assert ui.poll() is None, ui.stderr.read().decode()[-2000:] if ui.stderr else ""
                     assert time.monotonic() < deadline, "the web UI did not come up"
-                    time.sleep(0.2)
+                    time.sleep(0.2)  # bounded by the deadline above
             started = requests.post(
                 base + "/swarm", timeout=5,
                 data={"user_count": 4, "spawn_rate": 4, "host": f"{server.host}:{server.port}"},
@@ -512,7 +514,7 @@ def test_the_web_ui_starts_a_run_and_reports_it(tmp_path: Path) -> None:
             assert started.json()["success"], started.text
             requests_seen = failures = 0
             while requests_seen == 0 and time.monotonic() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.2)  # the UI's statistics have no event to wait on: poll, bounded
                 stats = requests.get(base + "/stats/requests", timeout=5).json()
                 requests_seen = sum(row["num_requests"] for row in stats["stats"] if row["name"] != "Aggregated")
                 failures = sum(row["num_failures"] for row in stats["stats"] if row["name"] != "Aggregated")
