@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
-from harness.runners import RUNNERS, runners_for
+from harness.runners import RUNNERS, one_client_at_a_time_runners, runners_for
 from harness.services import SERVICES
 from harness.verdicts import Level
 
@@ -155,6 +155,12 @@ def case(
         return function
 
     return register
+
+
+def on_one_client_at_a_time_runners(level: Level) -> dict[str, Level]:
+    """``level_for_runner`` for the runners that serve one client at a time by design (their
+    registry traits say so): concurrency cannot be asked of them, only observed."""
+    return {name: level for name in sorted(one_client_at_a_time_runners())}
 
 
 def case_of(function: object) -> CaseSpec | None:
@@ -297,7 +303,7 @@ def select_targets(
     for name, service in SERVICES.items():
         if name not in wanted:
             continue
-        carried = [runner for runner in runners_for(service.transport) if not runners or runner in runners]
+        carried = [runner for runner in runners_for(service.kind.value) if not runners or runner in runners]
         if carried:
             selected[name] = [Target(name, runner=runner) for runner in carried]
     return selected

@@ -1,7 +1,7 @@
 """The ``wirecheck`` command: ``serve`` a reference server, ``list`` what can be served.
 
 Contract (../shared/DESIGN.md): ``wirecheck serve SERVICE --runner RUNNER`` binds, listens,
-then prints exactly one line ``READY <tcp|udp> <host>:<port>`` on stdout and serves until
+then prints exactly one line ``READY <tcp|udp|tls> <host>:<port>`` on stdout and serves until
 SIGTERM or SIGINT, then exits 0 with every child reaped. ``wirecheck list`` prints one line
 per service: its name, then the runners it runs on, separated by spaces. Scripts parse both.
 
@@ -21,7 +21,14 @@ from harness.compare import add_compare_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
 from harness.serving import ServeError, serve_until_signalled
-from harness.services import SERVICES, UnknownServiceError, get_service
+from harness.services import (
+    SERVICES,
+    ServiceOptionError,
+    UnknownServiceError,
+    get_service,
+    parse_option_assignments,
+)
+from harness.tls_setup import TlsSetupError, server_tls_context
 
 EXIT_USAGE = 2
 
@@ -45,28 +52,57 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--idle-timeout must be positive, got {args.idle_timeout:g}")
     if not _is_loopback(args.host):
         print(f"wirecheck: warning: serving on non-loopback address {args.host}", file=sys.stderr)
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together")
+    if args.cert is not None and not args.tls:
+        raise UsageError("--cert/--key need --tls")
     try:
+        service = get_service(args.service)
+        config = service.server_config(parse_option_assignments(args.option))
+        tls_context = None
+        if args.tls:
+            tls_context = server_tls_context(args.cert, args.key, announce=_announce_ca)
         serve_until_signalled(
-            get_service(args.service),
+            service,
             args.runner,
             host=args.host,
             port=args.port,
             options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
+            config=config,
+            tls_context=tls_context,
         )
-    except (UnknownServiceError, UnknownRunnerError, RunnerUnavailableError, ServeError) as exc:
+    except (
+        UnknownServiceError,
+        UnknownRunnerError,
+        RunnerUnavailableError,
+        ServeError,
+        ServiceOptionError,
+        TlsSetupError,
+    ) as exc:
         raise UsageError(str(exc)) from None
     return 0
+
+
+def _announce_ca(ca_path: str) -> None:
+    # stderr, not stdout: stdout carries exactly one line, READY.
+    print(f"wirecheck: TLS with a throw-away certificate for localhost/127.0.0.1/::1; CA: {ca_path}", file=sys.stderr)
 
 
 def list_services(args: argparse.Namespace) -> int:
     """Print each service and the runners it runs on (one line each, or a table)."""
     if args.table:
-        print(f"{'SERVICE':<18} {'SPEC':<30} RUNNERS")
+        print(f"{'SERVICE':<18} {'SPEC':<30} {'OPTIONS':<34} RUNNERS")
         for service in SERVICES.values():
-            print(f"{service.name:<18} {service.spec:<30} {' '.join(runners_for(service.transport))}")
+            options = " ".join(
+                f"{option.name}({'server' if option.for_server else 'pytest'})" for option in service.options
+            )
+            print(
+                f"{service.name:<18} {service.spec:<30} {options or '-':<34} "
+                f"{' '.join(runners_for(service.kind.value))}"
+            )
         return 0
     for service in SERVICES.values():
-        print(" ".join([service.name, *runners_for(service.transport)]))
+        print(" ".join([service.name, *runners_for(service.kind.value)]))
     return 0
 
 
@@ -82,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser(
         "serve",
         help="run a reference server until SIGTERM/SIGINT",
-        description="Bind, listen, print 'READY <tcp|udp> <host>:<port>' on stdout, then serve "
+        description="Bind, listen, print 'READY <tcp|udp|tls> <host>:<port>' on stdout, then serve "
         "until SIGTERM or SIGINT and exit 0 with every child reaped.",
     )
     serve_parser.add_argument("service", metavar="SERVICE", help=f"one of: {', '.join(SERVICES)}")
@@ -101,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"close a connection silent this long (default: {DEFAULT_IDLE_TIMEOUT_S:g})",
     )
+    serve_parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a service option (repeatable); `wirecheck list --table` names each service's options",
+    )
+    serve_parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve a stream service over TLS (READY says tls); without --cert/--key a throw-away "
+        "CA and certificate for localhost are made and the CA file's path is printed on stderr",
+    )
+    serve_parser.add_argument("--cert", default=None, metavar="FILE", help="TLS certificate chain (PEM), with --tls")
+    serve_parser.add_argument("--key", default=None, metavar="FILE", help="TLS private key (PEM), with --tls")
     serve_parser.set_defaults(handler=serve)
 
     list_parser = commands.add_parser(

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Sequence
 
-READY_PATTERN = re.compile(rb"^READY (tcp|udp) \[?([^\]\s]+?)\]?:(\d+)\r?\n$")
+READY_PATTERN = re.compile(rb"^READY (tcp|udp|tls) \[?([^\]\s]+?)\]?:(\d+)\r?\n$")
 
 # A Python server imports, binds and prints in well under a second; xinetd and friends a
 # little more. Ten seconds is generous on a loaded 2-core CI machine and still bounded.

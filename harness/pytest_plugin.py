@@ -41,6 +41,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +50,10 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
-from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.launch import LaunchError, RunningServer, launch_server
+from harness.services import ServiceOption, ServiceOptionError, checker_options, parse_option_value
 from harness.verdicts import (
     CaseRecord,
     ConformanceFailure,
@@ -126,20 +127,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
     )
-    group.addoption(
-        "--clock-tolerance",
-        type=float,
-        default=DEFAULT_CLOCK_TOLERANCE_S,
-        metavar="SECONDS",
-        help="how far a time or daytime server's clock may be from ours "
-        f"(default {DEFAULT_CLOCK_TOLERANCE_S:g})",
-    )
+    for option in checker_options().values():
+        group.addoption(
+            f"--{option.name}",
+            dest=option.attribute,
+            type=_option_parser(option),
+            default=option.default,
+            metavar="VALUE",
+            help=option.help,
+        )
     group.addoption(
         "--results",
         default=None,
         metavar="FILE.json",
         help="write every case's verdict to this JSON file",
     )
+
+
+def _option_parser(option: ServiceOption) -> Callable[[str], Any]:
+    """argparse's ``type`` for a service option: its parser, with the option named on error."""
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_option_value(option, text)
+        except ServiceOptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def strict_requested(config: pytest.Config) -> bool:
@@ -183,10 +197,6 @@ def pytest_configure(config: pytest.Config) -> None:
     case_timeout = config.getoption("case_timeout")
     if not case_timeout > 0:
         raise pytest.UsageError(f"--case-timeout must be a positive number of seconds, got {case_timeout}")
-    if not config.getoption("clock_tolerance") >= 0:
-        raise pytest.UsageError(
-            f"--clock-tolerance must be zero or more seconds, got {config.getoption('clock_tolerance')}"
-        )
     results = config.getoption("results")
     run = WirecheckRun(
         targets=targets,
@@ -319,6 +329,12 @@ def endpoint(
     """The case's server and a fresh deadline of ``--case-timeout`` seconds."""
     host, port = wirecheck_servers.address_of(wirecheck_target)
     return Endpoint(host, port, Deadline(request.config.stash[RUN_KEY].case_timeout))
+
+
+@pytest.fixture
+def service_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The suites' service options (``--clock-tolerance`` ...), by option name, parsed."""
+    return {name: request.config.getoption(option.attribute) for name, option in checker_options().items()}
 
 
 @pytest.fixture

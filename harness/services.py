@@ -1,18 +1,26 @@
-"""The service registry: a service name paired with its protocol and its transport.
+"""The service registry: every service's name, kind, protocol, options and load profile.
 
 A reference server is ``SERVICES[name] x RUNNERS[runner]``. A service knows nothing about how
-it is served; the runner registry (``harness.runners``) says which runners carry which
-transport, so adding a service touches no runner and adding a runner touches no service.
+it is served; the runner registry (``harness.runners``) says which runners carry which kind
+of service, so adding a service touches no runner and adding a runner touches no service.
+
+Everything particular to a service is in its entry here or in its own modules: its typed
+options (read generically by ``wirecheck serve --option KEY=VALUE`` and by the pytest plugin),
+its load profile (read by ``wirecheck compare`` and the load generators). No other module
+names a service; tests/test_service_names.py scans harness/ and loadtests/ to keep it so.
 Service names are a stable contract (../shared/DESIGN.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal, Union
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Union
 
-from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.protocols.echo import EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
+from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
+from harness.loadgen.profile import LoadProfile
+from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
+from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
 from harness.protocols.timekeeping import (
     CtimeDatagramProtocol,
     DaytimeDatagramProtocol,
@@ -21,51 +29,276 @@ from harness.protocols.timekeeping import (
     TimeStreamProtocol,
 )
 
-Transport = Literal["tcp", "udp"]
-ProtocolFactory = Callable[[], Union[StreamProtocol, DatagramProtocol]]
+
+class ServiceKind(enum.Enum):
+    """What a service is, which decides the runners that can carry it."""
+
+    BYTE_STREAM = "stream"  # one protocol object per connection, TCP (or TLS over TCP)
+    DATAGRAM = "datagram"  # one protocol object per server, UDP
+
+    @property
+    def transport(self) -> str:
+        """The READY line's transport word (``tls`` replaces ``tcp`` when TLS is on)."""
+        return "tcp" if self is ServiceKind.BYTE_STREAM else "udp"
+
+
+ProtocolFactory = Callable[[ServiceConfig], Union[StreamProtocol, DatagramProtocol]]
+
+
+class ServiceOptionError(ValueError):
+    """An option value that cannot be used; the message says which and why."""
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"must be zero or more, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServiceOption:
+    """One typed option of a service.
+
+    Attributes:
+        name: the option's name, ``lower-case-with-dashes``: ``wirecheck serve --option
+            NAME=VALUE`` for a server option, ``pytest --NAME VALUE`` for a checker option.
+        parse: turns the command-line text into the value (raises ValueError when invalid).
+        default: the value when the option is not given.
+        help: one line for ``--help``.
+        for_server: the reference server reads it (``wirecheck serve --option``).
+        for_checks: the suite's checkers read it (a pytest option of the same name).
+        secret: never printed or logged (a shared key).
+    """
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    for_server: bool = False
+    for_checks: bool = False
+    secret: bool = False
+
+    @property
+    def attribute(self) -> str:
+        """The option's name as a Python identifier (pytest's ``config.getoption`` key)."""
+        return self.name.replace("-", "_")
 
 
 @dataclass(frozen=True)
 class Service:
-    """A named service: what it speaks and over which transport.
+    """A named service: what it speaks, what it can be told, and how it is loaded.
 
     Attributes:
-        name: the contract name, e.g. ``echo-tcp``.
-        transport: ``tcp`` (one protocol object per connection) or ``udp`` (one per server).
-        protocol_factory: makes a fresh protocol object.
+        name: the contract name, e.g. the RFC 862 TCP echo's.
+        kind: byte stream or datagram.
+        protocol_factory: makes a fresh protocol object from the service's configuration.
         spec: where the normative text lives (an RFC, or a SPEC.md under suites/).
         summary: one line for ``wirecheck list --table``.
+        options: the service's typed options.
+        load_profile: how ``wirecheck compare`` loads it, or None when it has no locust user.
     """
 
     name: str
-    transport: Transport
+    kind: ServiceKind
     protocol_factory: ProtocolFactory
     spec: str
     summary: str
+    options: tuple[ServiceOption, ...] = ()
+    load_profile: LoadProfile | None = None
+
+    @property
+    def transport(self) -> str:
+        return self.kind.transport
+
+    def option(self, name: str) -> ServiceOption:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise ServiceOptionError(f"service {self.name} has no option {name!r}{self._known_options()}")
+
+    def server_config(self, given: Mapping[str, str] = {}, **config: Any) -> ServiceConfig:
+        """The configuration of a reference server: ``given`` options parsed, the rest defaulted.
+
+        Args:
+            given: ``{name: text}`` from ``--option NAME=VALUE``.
+            config: ``clock`` / ``random_bytes`` overrides for :class:`ServiceConfig`.
+
+        Raises:
+            ServiceOptionError: an unknown option, one the server does not read, or a value
+                its parser refuses (the message names the option and the reason, never a
+                secret's value).
+        """
+        values = {option.name: option.default for option in self.options if option.for_server}
+        for name, text in given.items():
+            option = self.option(name)
+            if not option.for_server:
+                raise ServiceOptionError(
+                    f"option {name!r} of {self.name} is for the suite's checks (pytest --{name}), "
+                    "not for the server"
+                )
+            values[name] = parse_option_value(option, text)
+        return ServiceConfig(options=values, **config)
+
+    def _known_options(self) -> str:
+        names = [option.name for option in self.options if option.for_server]
+        return f"; its server options: {', '.join(names)}" if names else "; it takes no server options"
+
+
+def parse_option_value(option: ServiceOption, text: str) -> Any:
+    """``option.parse(text)``, with a message that names the option (and hides a secret)."""
+    try:
+        return option.parse(text)
+    except ValueError as exc:
+        shown = "(secret value)" if option.secret else repr(text)
+        raise ServiceOptionError(f"option {option.name}={shown}: {exc}") from None
+
+
+def parse_option_assignments(assignments: list[str]) -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` to a dict; a malformed or repeated one is a ServiceOptionError."""
+    given: dict[str, str] = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ServiceOptionError(f"--option {assignment.split('=')[0]!r}: expected KEY=VALUE")
+        if name in given:
+            raise ServiceOptionError(f"--option {name} is given twice")
+        given[name] = value
+    return given
+
+
+# --- the options and load profiles of the services ------------------------------------------
+
+CLOCK_TOLERANCE = ServiceOption(
+    "clock-tolerance",
+    non_negative_float,
+    DEFAULT_CLOCK_TOLERANCE_S,
+    "how far a time or daytime server's clock may be from ours, in seconds "
+    f"(default {DEFAULT_CLOCK_TOLERANCE_S:g})",
+    for_checks=True,
+)
+
+MAX_LINE = ServiceOption(
+    "max-line-bytes",
+    positive_int,
+    MAX_LINE_BYTES,
+    f"the longest line held before it is echoed in pieces (default {MAX_LINE_BYTES})",
+    for_server=True,
+)
+
+_ECHO_LOAD = "loadtests/echo_tcp.py"
+_DATAGRAM_LOAD = "loadtests/datagram_udp.py"
+_STREAM_TIMEOUTS = ("ReplyTimeoutError",)
+_DATAGRAM_TIMEOUTS = ("DatagramLostError",)
 
 
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
-        Service("echo-tcp", "tcp", EchoProtocol, "RFC 862", "every byte sent back, in order"),
+        Service(
+            "echo-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: EchoProtocol(),
+            "RFC 862",
+            "every byte sent back, in order",
+            load_profile=LoadProfile(
+                _ECHO_LOAD,
+                "EchoTcpUser",
+                "tcp-echo",
+                _STREAM_TIMEOUTS,
+                threaded_client="harness.clients.echo:stream_echo_requester",
+                goals="harness.compare.echo_goals:evaluate_goals",
+            ),
+        ),
         Service(
             "line-echo-tcp",
-            "tcp",
-            LineEchoProtocol,
+            ServiceKind.BYTE_STREAM,
+            lambda config: LineEchoProtocol(config.options[MAX_LINE.name]),
             "suites/line_echo_tcp/SPEC.md",
             "each line sent back once its LF arrives",
+            options=(MAX_LINE,),
+            load_profile=LoadProfile(
+                _ECHO_LOAD,
+                "LineEchoTcpUser",
+                "tcp-line-echo",
+                _STREAM_TIMEOUTS,
+                threaded_client="harness.clients.echo:line_echo_requester",
+            ),
         ),
-        Service("echo-udp", "udp", EchoDatagramProtocol, "RFC 862", "every datagram sent back"),
-        Service("daytime-tcp", "tcp", DaytimeStreamProtocol, "RFC 867", "date and time in ASCII, then close"),
-        Service("daytime-udp", "udp", DaytimeDatagramProtocol, "RFC 867", "date and time in ASCII"),
-        Service("time-tcp", "tcp", TimeStreamProtocol, "RFC 868", "32-bit seconds since 1900, then close"),
-        Service("time-udp", "udp", TimeDatagramProtocol, "RFC 868", "32-bit seconds since 1900"),
+        Service(
+            "echo-udp",
+            ServiceKind.DATAGRAM,
+            lambda config: EchoDatagramProtocol(),
+            "RFC 862",
+            "every datagram sent back",
+            load_profile=LoadProfile(
+                _DATAGRAM_LOAD,
+                "EchoUdpUser",
+                "udp-echo",
+                _DATAGRAM_TIMEOUTS,
+                threaded_client="harness.clients.datagram:datagram_echo_requester",
+            ),
+        ),
+        Service(
+            "daytime-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: DaytimeStreamProtocol(config.clock),
+            "RFC 867",
+            "date and time in ASCII, then close",
+            options=(CLOCK_TOLERANCE,),
+        ),
+        Service(
+            "daytime-udp",
+            ServiceKind.DATAGRAM,
+            lambda config: DaytimeDatagramProtocol(config.clock),
+            "RFC 867",
+            "date and time in ASCII",
+            options=(CLOCK_TOLERANCE,),
+        ),
+        Service(
+            "time-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: TimeStreamProtocol(config.clock),
+            "RFC 868",
+            "32-bit seconds since 1900, then close",
+            options=(CLOCK_TOLERANCE,),
+        ),
+        Service(
+            "time-udp",
+            ServiceKind.DATAGRAM,
+            lambda config: TimeDatagramProtocol(config.clock),
+            "RFC 868",
+            "32-bit seconds since 1900",
+            options=(CLOCK_TOLERANCE,),
+            load_profile=LoadProfile(
+                _DATAGRAM_LOAD,
+                "TimeUdpUser",
+                "udp-time",
+                _DATAGRAM_TIMEOUTS,
+                threaded_client="harness.clients.timekeeping:time_datagram_requester",
+            ),
+        ),
         Service(
             "ctime-udp",
-            "udp",
-            CtimeDatagramProtocol,
+            ServiceKind.DATAGRAM,
+            lambda config: CtimeDatagramProtocol(config.clock),
             "suites/ctime_udp/SPEC.md",
             "the chapter's server: time.ctime() in ASCII",
+            options=(CLOCK_TOLERANCE,),
         ),
     )
 }
@@ -86,3 +319,20 @@ def get_service(name: str) -> Service:
     except KeyError:
         known = ", ".join(sorted(SERVICES))
         raise UnknownServiceError(f"unknown service {name!r}; known services: {known}") from None
+
+
+def checker_options() -> dict[str, ServiceOption]:
+    """Every option the suites' checkers read, by name, once each (shared names must agree).
+
+    Raises:
+        ValueError: two services declare one name with different meanings.
+    """
+    options: dict[str, ServiceOption] = {}
+    for service in SERVICES.values():
+        for option in service.options:
+            if not option.for_checks:
+                continue
+            known = options.setdefault(option.name, option)
+            if known != option:
+                raise ValueError(f"services declare option {option.name!r} twice, differently")
+    return options

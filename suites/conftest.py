@@ -1,11 +1,11 @@
-"""Fixtures the suites share beyond the plugin's ``endpoint``."""
+"""Fixtures the suites share beyond the plugin's ``endpoint`` and ``service_options``."""
+
+from typing import Any
 
 import pytest
 
-from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
-
 
 @pytest.fixture
-def clock_tolerance(request: pytest.FixtureRequest) -> float:
+def clock_tolerance(service_options: dict[str, Any]) -> float:
     """Seconds a server's clock may differ from ours (``--clock-tolerance``)."""
-    return float(request.config.getoption("clock_tolerance", DEFAULT_CLOCK_TOLERANCE_S))
+    return float(service_options["clock-tolerance"])

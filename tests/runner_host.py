@@ -13,7 +13,8 @@ import argparse
 
 from harness.runners.base import RunnerOptions
 from harness.serving import serve_until_signalled
-from harness.services import Service
+from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
+from harness.services import Service, ServiceKind
 
 GREETING = b"hello\n"
 FAREWELL = b"bye\n"
@@ -21,21 +22,32 @@ FAREWELL = b"bye\n"
 
 class ShoutingProtocol:
     def __init__(self) -> None:
+        self._output = OutputQueue()
         self._closing = False
+
+    @property
+    def wants_input(self) -> bool:
+        return self._output.pending_bytes < 1 << 20
 
     @property
     def wants_close(self) -> bool:
         return self._closing
 
-    def connection_made(self) -> bytes:
-        return GREETING
+    def connection_made(self, context: ConnectionContext) -> None:
+        self._output.append(GREETING)
 
-    def data_received(self, data: bytes) -> bytes:
-        return data.upper()
+    def data_received(self, data: bytes) -> None:
+        self._output.append(data.upper())
 
-    def eof_received(self) -> bytes:
+    def eof_received(self) -> None:
         self._closing = True
-        return FAREWELL
+        self._output.append(FAREWELL)
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        return self._output.pull(max_bytes)
+
+    def connection_lost(self) -> None:
+        pass
 
 
 class DoubleReplyProtocol:
@@ -48,27 +60,28 @@ class DoubleReplyProtocol:
         return [data[::-1], b"%d" % len(data)]
 
 
-DOUBLE_REPLY = Service("double-reply-udp", "udp", DoubleReplyProtocol, "tests/runner_host.py", "test only")
+DOUBLE_REPLY = Service(
+    "double-reply-udp", ServiceKind.DATAGRAM, lambda config: DoubleReplyProtocol(), "tests/runner_host.py", "test only"
+)
 
-class HangUpProtocol:
+class HangUpProtocol(ShoutingProtocol):
     """Stream test protocol that speaks first and is done at once (like daytime): the
     runner must flush the farewell and close without answering the client's input with RST."""
 
     wants_close = True
 
-    def connection_made(self) -> bytes:
-        return FAREWELL
+    def connection_made(self, context: ConnectionContext) -> None:
+        self._output.append(FAREWELL)
 
-    def data_received(self, data: bytes) -> bytes:
-        return b""
-
-    def eof_received(self) -> bytes:
-        return b""
+    def data_received(self, data: bytes) -> None:
+        pass
 
 
-HANG_UP = Service("hang-up-tcp", "tcp", HangUpProtocol, "tests/runner_host.py", "test only")
+HANG_UP = Service("hang-up-tcp", ServiceKind.BYTE_STREAM, lambda config: HangUpProtocol(), "tests/runner_host.py", "test only")
 
-SHOUTING = Service("shouting-tcp", "tcp", ShoutingProtocol, "tests/runner_host.py", "test only")
+SHOUTING = Service(
+    "shouting-tcp", ServiceKind.BYTE_STREAM, lambda config: ShoutingProtocol(), "tests/runner_host.py", "test only"
+)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from harness.runners import runners_for
+from harness.runners import STREAM, runners_for
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "WIRECHECK_LEAK_MARKER"
@@ -54,6 +54,6 @@ def test_echo_suites_pass_on_every_runner_and_leave_nothing_behind(tmp_path: Pat
     # The run did launch every runner (else "nothing left" would prove nothing), and no
     # MUST case failed on any of them.
     cases = json.loads((tmp_path / "results.json").read_text())["cases"]
-    assert {case["target"] for case in cases} == {f"runner:{name}" for name in runners_for("tcp")}
+    assert {case["target"] for case in cases} == {f"runner:{name}" for name in runners_for(STREAM)}
     broken = [f"{c['id']}@{c['target']}: {c['verdict']}" for c in cases if c["verdict"] in ("FAILED", "ERROR")]
     assert broken == []

@@ -6,13 +6,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.protocols.echo import EchoProtocol, LineEchoProtocol
+from harness.protocols.echo import HIGH_WATER_BYTES, EchoProtocol, LineEchoProtocol
+from tests.sansio import Drive
+
+
+def driven(protocol, max_bytes: int = 65536) -> Drive:
+    drive = Drive(protocol, max_bytes=max_bytes)
+    assert drive.start() == b""
+    return drive
 
 
 def feed(protocol, chunks: list[bytes]) -> tuple[bytes, bytes]:
     """Feed chunks then EOF; return (what came out before EOF, what came out at EOF)."""
-    before = b"".join(protocol.data_received(chunk) for chunk in chunks if chunk)
-    return before, protocol.eof_received()
+    drive = driven(protocol, max_bytes=7)  # a socket that takes 7 bytes at a time
+    before = b"".join(drive.feed(chunk) for chunk in chunks if chunk)
+    return before, drive.eof()
 
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -23,17 +31,39 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 
 def test_echo_returns_each_chunk_at_once() -> None:
     protocol = EchoProtocol()
-    assert protocol.connection_made() == b""
-    assert protocol.data_received(b"\x00\xff\r\n") == b"\x00\xff\r\n"
+    drive = driven(protocol)
+    assert drive.feed(b"\x00\xff\r\n") == b"\x00\xff\r\n"
     assert not protocol.wants_close
 
 
 def test_echo_wants_close_only_after_eof() -> None:
     protocol = EchoProtocol()
-    protocol.data_received(b"x")
+    drive = driven(protocol)
+    drive.feed(b"x")
     assert not protocol.wants_close
-    assert protocol.eof_received() == b""
+    assert drive.eof() == b""
     assert protocol.wants_close
+
+
+def test_echo_pauses_input_while_its_reply_is_unsent_and_resumes_once_pulled() -> None:
+    protocol = EchoProtocol()
+    driven(protocol)
+    chunk = b"x" * 65536
+    while protocol.wants_input:
+        protocol.data_received(chunk)  # a runner that cannot send: nothing is pulled
+    assert HIGH_WATER_BYTES <= protocol._output.pending_bytes < HIGH_WATER_BYTES + len(chunk)
+    first = protocol.pull_output(65536)
+    assert bytes(first) == chunk and protocol.wants_input
+
+
+def test_echo_hands_out_a_large_chunk_as_slices_without_copying_it_whole() -> None:
+    protocol = EchoProtocol()
+    driven(protocol)
+    protocol.data_received(b"a" * 10 + b"b" * 10)
+    first = protocol.pull_output(10)
+    assert isinstance(first, memoryview) and bytes(first) == b"a" * 10
+    assert bytes(protocol.pull_output(100)) == b"b" * 10
+    assert protocol.pull_output(100) == b""
 
 
 @given(st.binary(max_size=4096), st.lists(st.integers(0, 4096), max_size=20))
@@ -43,36 +73,37 @@ def test_echo_is_identity_however_split(data: bytes, cuts: list[int]) -> None:
 
 
 def test_line_echo_holds_a_line_until_its_newline() -> None:
-    protocol = LineEchoProtocol()
-    assert protocol.data_received(b"par") == b""
-    assert protocol.data_received(b"tial") == b""
-    assert protocol.data_received(b"\nnext") == b"partial\n"
+    drive = driven(LineEchoProtocol())
+    assert drive.feed(b"par") == b""
+    assert drive.feed(b"tial") == b""
+    assert drive.feed(b"\nnext") == b"partial\n"
 
 
 def test_line_echo_returns_every_complete_line_of_one_chunk() -> None:
     protocol = LineEchoProtocol()
-    assert protocol.data_received(b"a\nbb\r\nccc\ntail") == b"a\nbb\r\nccc\n"
-    assert protocol.eof_received() == b"tail"
+    drive = driven(protocol)
+    assert drive.feed(b"a\nbb\r\nccc\ntail") == b"a\nbb\r\nccc\n"
+    assert drive.eof() == b"tail"
     assert protocol.wants_close
 
 
 def test_line_echo_one_byte_at_a_time() -> None:
-    protocol = LineEchoProtocol()
-    out = [protocol.data_received(bytes([b])) for b in b"ab\ncd\n"]
+    drive = driven(LineEchoProtocol())
+    out = [drive.feed(bytes([b])) for b in b"ab\ncd\n"]
     assert out == [b"", b"", b"ab\n", b"", b"", b"cd\n"]
 
 
 def test_line_echo_flushes_nothing_extra_at_eof_after_a_full_line() -> None:
-    protocol = LineEchoProtocol()
-    assert protocol.data_received(b"line\n") == b"line\n"
-    assert protocol.eof_received() == b""
+    drive = driven(LineEchoProtocol())
+    assert drive.feed(b"line\n") == b"line\n"
+    assert drive.eof() == b""
 
 
 def test_line_echo_bounds_an_endless_line() -> None:
-    protocol = LineEchoProtocol(max_line_bytes=4)
-    assert protocol.data_received(b"abc") == b""
-    assert protocol.data_received(b"defghij") == b"abcdefgh"  # two whole 4-byte pieces
-    assert protocol.data_received(b"\n") == b"ij\n"
+    drive = driven(LineEchoProtocol(max_line_bytes=4))
+    assert drive.feed(b"abc") == b""
+    assert drive.feed(b"defghij") == b"abcdefgh"  # two whole 4-byte pieces
+    assert drive.feed(b"\n") == b"ij\n"
 
 
 def test_line_echo_rejects_a_nonsense_bound() -> None:
@@ -89,9 +120,9 @@ def test_line_echo_is_identity_and_never_splits_a_short_line(
     lines: list[bytes], tail: bytes, cuts: list[int]
 ) -> None:
     data = b"".join(line + b"\n" for line in lines) + tail
-    protocol = LineEchoProtocol()
-    outputs = [protocol.data_received(chunk) for chunk in split_at(data, cuts) if chunk]
-    outputs.append(protocol.eof_received())
+    drive = driven(LineEchoProtocol())
+    outputs = [drive.feed(chunk) for chunk in split_at(data, cuts) if chunk]
+    outputs.append(drive.eof())
     assert b"".join(outputs) == data
     for output in outputs[:-1]:
         assert output == b"" or output.endswith(b"\n")  # only whole lines before EOF
@@ -136,9 +167,10 @@ def test_stream_time_services_speak_first_then_want_to_close() -> None:
         (TimeStreamProtocol(clock=lambda: 0), rfc868_time(0)),
         (DaytimeStreamProtocol(clock=lambda: 0), rfc867_daytime(0)),
     ):
-        assert protocol.connection_made() == reply
+        drive = Drive(protocol, max_bytes=3)
+        assert drive.start() == reply
         assert protocol.wants_close
-        assert protocol.data_received(b"ignored") == b""  # RFC 867: "thrown away"
+        assert drive.feed(b"ignored") == b""  # RFC 867: "thrown away"
 
 
 def test_datagram_services_answer_any_datagram_once() -> None:

@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 
 from harness.launch import RunningServer, launch_command, processes_in_session
-from harness.runners import RUNNERS, load_runner, runners_for
+from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
+from harness.runners.base import Runner
 from tests.runner_host import FAREWELL, GREETING
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_RUNNERS = runners_for("tcp")
-DATAGRAM_RUNNERS = runners_for("udp")
-# Runners that serve one connection at a time (or, for the pool, N at a time) by design.
-ONE_AT_A_TIME = {"raw", "single"}
+ALL_RUNNERS = runners_for(STREAM)
+DATAGRAM_RUNNERS = runners_for(DATAGRAM)
+# Runners that serve one connection at a time by design, from their registry traits.
+ONE_AT_A_TIME = one_client_at_a_time_runners()
 IO_TIMEOUT_S = 10.0
 
 
@@ -191,12 +192,15 @@ def test_prefork_processes_replaces_a_dead_worker() -> None:
     assert server.exit_status == 0
 
 
-def test_every_registered_runner_loads_for_each_transport_it_claims() -> None:
+def test_every_registered_runner_loads_for_each_kind_it_claims() -> None:
     for name, entry in RUNNERS.items():
-        for transport in entry.transports:
-            runner_class = load_runner(name, transport)
-            assert runner_class.name == name
-            assert runner_class.transports == {transport}
+        assert entry.traits.name == name
+        for kind in entry.kinds:
+            assert issubclass(load_runner(name, kind), Runner)
+
+
+def test_one_client_at_a_time_runners_are_derived_from_traits() -> None:
+    assert one_client_at_a_time_runners() == ONE_AT_A_TIME == {"raw", "single"}
 
 
 def test_ten_tcp_runners_and_eight_datagram_runners() -> None:

@@ -44,7 +44,7 @@ from harness.checks.echo import (
 from harness.checks.properties import payloads, run_property
 from harness.checks.stream import Conversation, Ending, converse
 from harness.clients.echo import EchoConnection, EchoTimeoutError, EchoUnreachableError, echo_once
-from harness.runners import runners_for
+from harness.runners import STREAM, runners_for
 from harness.verdicts import (
     INFO,
     MUST,
@@ -467,7 +467,7 @@ def test_target_names_are_safe_in_test_ids_and_xdist_groups() -> None:
 
 def test_select_targets_defaults_to_every_runner_of_every_service() -> None:
     selected = select_targets()
-    assert [target.runner for target in selected["echo-tcp"]] == runners_for("tcp")
+    assert [target.runner for target in selected["echo-tcp"]] == runners_for(STREAM)
 
 
 def test_select_targets_restricts_by_service_and_runner() -> None:

@@ -14,9 +14,15 @@ is suites/line_echo_tcp/SPEC.md.
 
 from __future__ import annotations
 
+from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
+
 # Large enough for any sane line, small enough that 1000 connections each sending an
 # endless line cost the server at most 64 MB.
 MAX_LINE_BYTES = 65536
+
+# Input is paused while this much echo is unsent: a client that sends without reading then
+# fills its own socket buffers, not our memory (1 MiB: a few dozen recv()s in flight).
+HIGH_WATER_BYTES = 1 << 20
 
 LINE_TERMINATOR = b"\n"
 
@@ -25,23 +31,33 @@ class EchoProtocol:
     """RFC 862 echo: every byte received is sent back unchanged, in order."""
 
     def __init__(self) -> None:
-        self._closing = False
+        self._output = OutputQueue()
+        self._peer_done = False
+
+    @property
+    def wants_input(self) -> bool:
+        return self._output.pending_bytes < HIGH_WATER_BYTES
 
     @property
     def wants_close(self) -> bool:
-        return self._closing
+        # Nothing is buffered but the unsent echo, so after the peer's EOF we are done.
+        return self._peer_done
 
-    def connection_made(self) -> bytes:
-        return b""
+    def connection_made(self, context: ConnectionContext) -> None:
+        pass
 
-    def data_received(self, data: bytes) -> bytes:
+    def data_received(self, data: bytes) -> None:
         # RFC 862: "any data received is sent back."
-        return data
+        self._output.append(data)
 
-    def eof_received(self) -> bytes:
-        # Nothing is buffered, so there is nothing left to flush: close once written out.
-        self._closing = True
-        return b""
+    def eof_received(self) -> None:
+        self._peer_done = True
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        return self._output.pull(max_bytes)
+
+    def connection_lost(self) -> None:
+        pass
 
 
 class LineEchoProtocol:
@@ -52,16 +68,21 @@ class LineEchoProtocol:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
         self._max_line_bytes = max_line_bytes
         self._pending = bytearray()
-        self._closing = False
+        self._output = OutputQueue()
+        self._peer_done = False
+
+    @property
+    def wants_input(self) -> bool:
+        return self._output.pending_bytes < HIGH_WATER_BYTES
 
     @property
     def wants_close(self) -> bool:
-        return self._closing
+        return self._peer_done
 
-    def connection_made(self) -> bytes:
-        return b""
+    def connection_made(self, context: ConnectionContext) -> None:
+        pass
 
-    def data_received(self, data: bytes) -> bytes:
+    def data_received(self, data: bytes) -> None:
         self._pending += data
         last_terminator = self._pending.rfind(LINE_TERMINATOR)
         cut = last_terminator + 1  # 0 when no complete line has arrived yet
@@ -69,16 +90,21 @@ class LineEchoProtocol:
             # The unterminated tail reached the bound: echo whole pieces of it now.
             tail = len(self._pending) - cut
             cut += tail - tail % self._max_line_bytes
-        ready = bytes(self._pending[:cut])
-        del self._pending[:cut]
-        return ready
+        if cut:
+            self._output.append(bytes(self._pending[:cut]))
+            del self._pending[:cut]
 
-    def eof_received(self) -> bytes:
+    def eof_received(self) -> None:
         # SPEC: "a last line without its LF is echoed when the client closes its side."
-        rest = bytes(self._pending)
+        self._output.append(bytes(self._pending))
         self._pending.clear()
-        self._closing = True
-        return rest
+        self._peer_done = True
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        return self._output.pull(max_bytes)
+
+    def connection_lost(self) -> None:
+        pass
 
 
 class EchoDatagramProtocol:

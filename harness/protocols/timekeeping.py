@@ -23,6 +23,8 @@ import struct
 import time
 from typing import Callable
 
+from harness.protocols.base import Chunk, ConnectionContext
+
 Clock = Callable[[], float]
 
 # RFC 868: seconds from 1900-01-01 to 1970-01-01 (70 years, 17 of them leap years).
@@ -48,20 +50,31 @@ class _SpeakThenCloseProtocol:
     def __init__(self, reply: Callable[[float], bytes], clock: Clock) -> None:
         self._reply = reply
         self._clock = clock
+        self._output = b""
+
+    @property
+    def wants_input(self) -> bool:
+        return True  # read (and throw away) until the runner's lingering close
 
     @property
     def wants_close(self) -> bool:
         return True  # the reply is everything; close once it is written
 
-    def connection_made(self) -> bytes:
-        return self._reply(self._clock())
+    def connection_made(self, context: ConnectionContext) -> None:
+        self._output = self._reply(self._clock())
 
-    def data_received(self, data: bytes) -> bytes:
-        # RFC 867: "any data received is thrown away".
-        return b""
+    def data_received(self, data: bytes) -> None:
+        pass  # RFC 867: "any data received is thrown away".
 
-    def eof_received(self) -> bytes:
-        return b""
+    def eof_received(self) -> None:
+        pass
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        piece, self._output = self._output[:max_bytes], self._output[max_bytes:]
+        return piece
+
+    def connection_lost(self) -> None:
+        pass
 
 
 class DaytimeStreamProtocol(_SpeakThenCloseProtocol):

@@ -58,65 +58,105 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from harness.protocols.base import RunnerTraits
 from harness.runners.base import Runner
+
+# The kinds of service a runner can carry, named as harness.services.ServiceKind values.
+STREAM = "stream"
+DATAGRAM = "datagram"
 
 
 @dataclass(frozen=True)
 class RunnerEntry:
-    """Where a runner lives and what it carries, known without importing it.
+    """Where a runner lives, what it carries and how it behaves, known without importing it.
 
-    A runner name is one concurrency model; it may need a different class per transport
-    (an accept loop is not a recvfrom loop), so the entry maps transport to class name.
+    Attributes:
+        name: the contract name.
+        module: the module holding its classes.
+        classes: the class for each kind of service it carries (an accept loop is not a
+            recvfrom loop, so a runner may need one class per kind).
+        traits: what protocols and suites may rely on (one client at a time, threads,
+            processes, an event loop).
+        needs: the optional distribution it imports, for the error message.
     """
 
     name: str
     module: str
     classes: dict[str, str]
-    needs: str | None = None  # the optional distribution it imports, for the error message
+    traits: RunnerTraits
+    needs: str | None = None
 
     @property
-    def transports(self) -> frozenset[str]:
+    def kinds(self) -> frozenset[str]:
         return frozenset(self.classes)
+
+
+def _traits(name: str, **traits: bool) -> RunnerTraits:
+    return RunnerTraits(name, **traits)
 
 
 RUNNERS: dict[str, RunnerEntry] = {
     entry.name: entry
     for entry in (
-        RunnerEntry("raw", "harness.runners.raw", {"tcp": "RawRunner", "udp": "RawDatagramRunner"}),
         RunnerEntry(
-            "single", "harness.runners.single", {"tcp": "SingleRunner", "udp": "SingleDatagramRunner"}
+            "raw",
+            "harness.runners.raw",
+            {STREAM: "RawRunner", DATAGRAM: "RawDatagramRunner"},
+            _traits("raw", one_client_at_a_time=True),
+        ),
+        RunnerEntry(
+            "single",
+            "harness.runners.single",
+            {STREAM: "SingleRunner", DATAGRAM: "SingleDatagramRunner"},
+            _traits("single", one_client_at_a_time=True),
         ),
         RunnerEntry(
             "threading",
             "harness.runners.thread_per_connection",
-            {"tcp": "ThreadingRunner", "udp": "ThreadingDatagramRunner"},
+            {STREAM: "ThreadingRunner", DATAGRAM: "ThreadingDatagramRunner"},
+            _traits("threading", multithread=True),
         ),
         RunnerEntry(
             "forking",
             "harness.runners.process_per_connection",
-            {"tcp": "ForkingRunner", "udp": "ForkingDatagramRunner"},
-        ),
-        RunnerEntry("prefork-threads", "harness.runners.prefork_threads", {"tcp": "PreforkThreadsRunner"}),
-        RunnerEntry(
-            "prefork-processes", "harness.runners.prefork_processes", {"tcp": "PreforkProcessesRunner"}
+            {STREAM: "ForkingRunner", DATAGRAM: "ForkingDatagramRunner"},
+            _traits("forking", multiprocess=True),
         ),
         RunnerEntry(
-            "select", "harness.runners.event_loops", {"tcp": "SelectRunner", "udp": "SelectDatagramRunner"}
+            "prefork-threads",
+            "harness.runners.prefork_threads",
+            {STREAM: "PreforkThreadsRunner"},
+            _traits("prefork-threads", multithread=True),
+        ),
+        RunnerEntry(
+            "prefork-processes",
+            "harness.runners.prefork_processes",
+            {STREAM: "PreforkProcessesRunner"},
+            _traits("prefork-processes", multiprocess=True, event_loop=True),
+        ),
+        RunnerEntry(
+            "select",
+            "harness.runners.event_loops",
+            {STREAM: "SelectRunner", DATAGRAM: "SelectDatagramRunner"},
+            _traits("select", event_loop=True),
         ),
         RunnerEntry(
             "selectors",
             "harness.runners.event_loops",
-            {"tcp": "SelectorsRunner", "udp": "SelectorsDatagramRunner"},
+            {STREAM: "SelectorsRunner", DATAGRAM: "SelectorsDatagramRunner"},
+            _traits("selectors", event_loop=True),
         ),
         RunnerEntry(
             "asyncio",
             "harness.runners.asyncio_loop",
-            {"tcp": "AsyncioRunner", "udp": "AsyncioDatagramRunner"},
+            {STREAM: "AsyncioRunner", DATAGRAM: "AsyncioDatagramRunner"},
+            _traits("asyncio", event_loop=True),
         ),
         RunnerEntry(
             "uvloop",
             "harness.runners.asyncio_loop",
-            {"tcp": "UvloopRunner", "udp": "UvloopDatagramRunner"},
+            {STREAM: "UvloopRunner", DATAGRAM: "UvloopDatagramRunner"},
+            _traits("uvloop", event_loop=True),
             needs="uvloop",
         ),
     )
@@ -131,29 +171,44 @@ class RunnerUnavailableError(RuntimeError):
     """The runner exists but its optional dependency is not installed."""
 
 
-def runners_for(transport: str) -> list[str]:
-    """Names of the runners that carry ``transport``, in registry order."""
-    return [name for name, entry in RUNNERS.items() if transport in entry.transports]
+def runners_for(kind: str) -> list[str]:
+    """Names of the runners that carry services of ``kind`` (``stream``, ``datagram``), in
+    registry order."""
+    return [name for name, entry in RUNNERS.items() if kind in entry.kinds]
 
 
-def load_runner(name: str, transport: str = "tcp") -> type[Runner]:
-    """Import and return the class of runner ``name`` for ``transport``.
+def one_client_at_a_time_runners() -> frozenset[str]:
+    """The runners that serve one client at a time by design (derived, never listed by hand)."""
+    return frozenset(name for name, entry in RUNNERS.items() if entry.traits.one_client_at_a_time)
+
+
+def get_runner_entry(name: str) -> RunnerEntry:
+    """The registry entry of runner ``name``.
 
     Raises:
-        UnknownRunnerError: no such runner (the message lists the known ones), or it does
-            not carry ``transport`` (the message lists the runners that do).
-        RunnerUnavailableError: its optional dependency is missing (the message says
-            which package to install).
+        UnknownRunnerError: no such runner (the message lists the known ones).
     """
     try:
-        entry = RUNNERS[name]
+        return RUNNERS[name]
     except KeyError:
         known = ", ".join(RUNNERS)
         raise UnknownRunnerError(f"unknown runner {name!r}; known runners: {known}") from None
-    if transport not in entry.classes:
+
+
+def load_runner(name: str, kind: str = STREAM) -> type[Runner]:
+    """Import and return the class of runner ``name`` for services of ``kind``.
+
+    Raises:
+        UnknownRunnerError: no such runner (the message lists the known ones), or it does
+            not carry ``kind`` (the message lists the runners that do).
+        RunnerUnavailableError: its optional dependency is missing (the message says
+            which package to install).
+    """
+    entry = get_runner_entry(name)
+    if kind not in entry.classes:
         raise UnknownRunnerError(
-            f"runner {name!r} does not carry {transport}; runners that do: "
-            f"{' '.join(runners_for(transport))}"
+            f"runner {name!r} does not carry {kind} services; runners that do: "
+            f"{' '.join(runners_for(kind))}"
         )
     try:
         module = importlib.import_module(entry.module)
@@ -163,4 +218,4 @@ def load_runner(name: str, transport: str = "tcp") -> type[Runner]:
                 f"runner {name!r} needs {entry.needs}: pip install 'wirecheck[all]'"
             ) from exc
         raise
-    return getattr(module, entry.classes[transport])
+    return getattr(module, entry.classes[kind])

@@ -1,13 +1,14 @@
 """``asyncio`` and ``uvloop``: the protocol carried by an ``asyncio.Protocol``.
 
 asyncio's transport/protocol layer is itself sans-IO-shaped, so the adapter is thin: bytes
-from ``data_received`` go to the wirecheck protocol, its replies to ``transport.write``.
-What the adapter adds: back-pressure (the transport calls ``pause_writing`` when its buffer
-passes the high-water mark; we then stop reading until ``resume_writing``), half-close
-(``eof_received`` returns True to keep the write side open until the protocol's last bytes
-are flushed, then closes), a lingering close when the protocol is done before the peer
-(``write_eof``, input discarded until the peer's EOF or ``LINGER_TIMEOUT_S``: closing with
-unread input would send RST), and an idle timeout per connection.
+from ``data_received`` go to the wirecheck protocol, its output is pulled into
+``transport.write``. What the adapter adds: back-pressure (output is pulled only while the
+transport is not write-paused, and reading follows the protocol's ``wants_input``),
+half-close (``eof_received`` returns True to keep the write side open until the protocol's
+last bytes are flushed), the lingering close of the shared state table
+(``harness.runners.connection``: ``write_eof``, then input discarded until the peer's EOF or
+``LINGER_TIMEOUT_S``), later output through ``call_soon_threadsafe``, and an idle timeout per
+connection.
 
 For datagrams, ``asyncio.DatagramProtocol`` maps one-to-one onto the sans-IO datagram
 protocol: ``datagram_received`` answers with ``transport.sendto``; asyncio buffers a reply the
@@ -25,90 +26,135 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from typing import Callable, ClassVar
+from typing import Callable
 
-from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.runners.base import LINGER_TIMEOUT_S, STOP_GRACE_S, Runner, log
+from harness.protocols.base import ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker
+from harness.runners.base import LINGER_TIMEOUT_S, SEND_BYTES, STOP_GRACE_S, Runner, log
+from harness.runners.connection import Ending, StreamConnection
 from harness.runners.datagram import DatagramRunner
 
 
 class _AsyncioAdapter(asyncio.Protocol):
-    """One connection: asyncio's callbacks mapped onto a wirecheck StreamProtocol."""
+    """One connection: asyncio's callbacks mapped onto a wirecheck StreamProtocol.
+
+    Output is pulled while the transport is not write-paused (asyncio calls
+    ``pause_writing`` past its high-water mark and ``resume_writing`` once drained); reading
+    follows the protocol's ``wants_input`` through ``pause_reading`` / ``resume_reading``.
+    """
 
     def __init__(
-        self, protocol: StreamProtocol, idle_timeout: float, live: set["_AsyncioAdapter"]
+        self,
+        protocol: StreamProtocol,
+        idle_timeout: float,
+        traits: RunnerTraits,
+        live: set["_AsyncioAdapter"],
     ) -> None:
-        self._protocol = protocol
+        self._connection = StreamConnection(protocol)
         self._idle_timeout = idle_timeout
+        self._traits = traits
         self._live = live
         self._transport: asyncio.Transport | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._peer_done = False
-        self._closing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._reading = True
+        self._has_waker = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = transport  # type: ignore[assignment]
         self._live.add(self)
-        self._reset_idle_timer()
-        self._write(self._protocol.connection_made())
+        self._reset_timer(self._idle_timeout, transport.abort)  # type: ignore[attr-defined]
+        context = ConnectionContext(
+            transport.get_extra_info("peername"),
+            transport.get_extra_info("sockname"),
+            self._traits,
+            make_waker=self._make_waker,
+        )
+        self._connection.start(context)
+        self._flush()
+
+    def _make_waker(self) -> Waker:
+        self._has_waker = True
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(self._flush)
+            except RuntimeError:
+                pass  # the loop is closed: the server has stopped
+
+        return wake
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return  # lingering: the protocol is done, input is thrown away
-        self._reset_idle_timer()
-        self._write(self._protocol.data_received(data))
+        if not self._connection.lingering:
+            self._reset_timer(self._idle_timeout, self._abort)
+        self._end(self._connection.received(data))
+        self._flush()
 
     def eof_received(self) -> bool:
-        self._peer_done = True
-        if self._closing:
-            return False  # the linger is over: let the transport close
-        self._write(self._protocol.eof_received())
-        return True  # keep the transport open; _write closes it once the protocol is done
+        self._end(self._connection.received(b""))
+        self._flush()
+        return not self._connection.closed  # True keeps the transport open for our last bytes
 
     def pause_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()  # back-pressure: stop reading until drained
+        self._write_paused = True
 
     def resume_writing(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+        self._write_paused = False
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
-            log.debug("connection ended by peer: %r", exc)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        self._connection.abort(exc)
+        if self._timer is not None:
+            self._timer.cancel()
         self._live.discard(self)
 
     def close(self) -> None:
+        """The server is stopping: end this connection (flushing what the transport holds)."""
+        self._connection.abort()
         if self._transport is not None:
-            self._transport.close()  # flushes what is buffered, then closes
+            self._transport.close()
 
-    def _write(self, data: bytes) -> None:
+    def _flush(self) -> None:
+        transport, connection = self._transport, self._connection
+        if transport is None or transport.is_closing():
+            return
+        while not self._write_paused and not connection.closed:
+            chunk = connection.next_output(SEND_BYTES)
+            if not chunk:
+                self._end(connection.output_drained())
+                break
+            transport.write(chunk)
+        if connection.closed or transport.is_closing():
+            return
+        wants_read = connection.wants_read()
+        if wants_read != self._reading:
+            self._reading = wants_read
+            (transport.resume_reading if wants_read else transport.pause_reading)()
+        if connection.wedged(output_pending=self._write_paused, has_waker=self._has_waker):
+            log.warning("protocol paused input with nothing to send: closing")
+            self._end(connection.abort())
+
+    def _end(self, ending: Ending) -> None:
+        """Carry out what the connection's state table asked for."""
         assert self._transport is not None
-        if data:
-            self._transport.write(data)
-        if not self._protocol.wants_close or self._closing:
-            return
-        self._closing = True
-        if self._peer_done or not self._transport.can_write_eof():
+        if ending is Ending.CLOSE:
             self._transport.close()  # flushes what is buffered, then closes
-            return
-        self._transport.write_eof()  # FIN once the buffer is flushed; keep reading to drain
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-        self._idle_timer = asyncio.get_running_loop().call_later(LINGER_TIMEOUT_S, self._transport.close)
+        elif ending is Ending.HALF_CLOSE_AND_LINGER:
+            if not self._transport.can_write_eof():
+                self._end(self._connection.abort())
+                return
+            self._transport.write_eof()  # FIN once the buffer is flushed; keep reading to drain
+            self._reset_timer(LINGER_TIMEOUT_S, self._transport.close)
 
-    def _reset_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(self._idle_timeout, self._idle_expired)
-
-    def _idle_expired(self) -> None:
+    def _abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def _reset_timer(self, delay: float, callback: Callable[[], object]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, callback)
 
 
 class _DatagramAdapter(asyncio.DatagramProtocol):
@@ -177,13 +223,10 @@ class _AsyncioLoopOwner:
 class AsyncioRunner(_AsyncioLoopOwner, Runner):
     """An asyncio server on the default event loop, started from the pre-bound socket."""
 
-    name: ClassVar[str] = "asyncio"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
-
     async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
         live: set[_AsyncioAdapter] = set()
         factory: Callable[[], _AsyncioAdapter] = lambda: _AsyncioAdapter(
-            self.service.protocol_factory(), self.options.idle_timeout, live
+            self.protocol_factory(), self.options.idle_timeout, self.traits, live
         )
         server = await loop.create_server(factory, sock=self.listener)
         try:
@@ -200,8 +243,6 @@ class AsyncioRunner(_AsyncioLoopOwner, Runner):
 
 class AsyncioDatagramRunner(_AsyncioLoopOwner, DatagramRunner):
     """An asyncio datagram endpoint on the pre-bound UDP socket."""
-
-    name: ClassVar[str] = "asyncio"
 
     async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
         transport, _ = await loop.create_datagram_endpoint(
@@ -222,12 +263,10 @@ def _new_uvloop() -> asyncio.AbstractEventLoop:
 class UvloopRunner(AsyncioRunner):
     """The asyncio runner on uvloop's libuv-based event loop."""
 
-    name: ClassVar[str] = "uvloop"
     new_event_loop = staticmethod(_new_uvloop)
 
 
 class UvloopDatagramRunner(AsyncioDatagramRunner):
     """The asyncio datagram runner on uvloop."""
 
-    name: ClassVar[str] = "uvloop"
     new_event_loop = staticmethod(_new_uvloop)

@@ -20,9 +20,9 @@ import signal
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, Callable
 
-from harness.services import Service
+from harness.protocols.base import RunnerTraits
 
 log = logging.getLogger("wirecheck.runner")
 
@@ -33,6 +33,10 @@ LISTEN_BACKLOG = 4096
 # One recv() per readiness event: large enough that 16 MiB moves in a few thousand calls,
 # small enough that a thousand connections' buffers stay modest.
 RECV_BYTES = 65536
+
+# The most output pulled from a protocol at once: what one send() on loopback usually takes
+# whole, so a memoryview over a large body is sliced, not copied.
+SEND_BYTES = 262144
 
 # A connection with no traffic for this long is closed by the server, so that an idle or
 # vanished client cannot hold a thread, a process or a pool slot forever.
@@ -91,26 +95,31 @@ class RunnerOptions:
 
 
 class Runner(ABC):
-    """A concurrency model. Subclasses set ``name`` and ``transports`` and implement serve.
+    """A concurrency model. Subclasses implement :meth:`serve` and :meth:`request_stop`.
 
     Args:
-        service: what to serve; ``service.protocol_factory()`` gives a fresh protocol.
+        protocol_factory: makes a fresh protocol object (one per connection for a stream
+            runner, one per server for a datagram runner). It is already configured, and for
+            TLS already wrapped in the TLS layer: a runner never sees a service or a key.
         listener: a bound socket (listening, for TCP) that the runner now owns.
         options: common knobs.
+        traits: the runner's registry traits, handed to every protocol in its context.
 
     Resource handling: the runner owns ``listener`` from construction on and closes it
     before ``serve()`` returns.
     """
 
-    name: ClassVar[str]
-    transports: ClassVar[frozenset[str]]
-
-    def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
-        if service.transport not in self.transports:
-            raise ValueError(f"runner {self.name!r} does not carry {service.transport} services")
-        self.service = service
+    def __init__(
+        self,
+        protocol_factory: Callable[[], Any],
+        listener: socket.socket,
+        options: RunnerOptions,
+        traits: RunnerTraits,
+    ) -> None:
+        self.protocol_factory = protocol_factory
         self.listener = listener
         self.options = options
+        self.traits = traits
 
     @abstractmethod
     def serve(self) -> None:

@@ -2,7 +2,16 @@
 
 ``raw``, ``single``, ``threading``, ``forking`` and ``prefork-threads`` differ only in who
 calls :func:`serve_connection` (the accept loop itself, a new thread, a new process, a pool
-thread); the read/protocol/sendall loop and its one error boundary are written once, here.
+thread); the read / pull / send loop and its one error boundary are written once, here, and
+the connection's life is the shared table in ``harness.runners.connection``.
+
+Theory of operation: pull every piece of output the protocol has and ``sendall`` it (a
+blocking send is the back-pressure: a peer that does not read stops this thread, not our
+memory); then, if the protocol is finished, end the connection as the table says; if it
+wants input, ``recv``; if it paused input, wait for its waker. Output produced later by
+another thread arrives through an eventfd waker, made only for protocols that ask for one:
+only then does the loop wait in ``poll`` on the socket and the eventfd together; every other
+protocol reads with a plain blocking ``recv``, as before.
 
 Why ``sendall``: ``send`` may write only part of its argument (the chapter's bug); an echo
 that drops the rest is wrong only under load, which is the worst time to find out.
@@ -10,15 +19,50 @@ that drops the rest is wrong only under load, which is the worst time to find ou
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import threading
 import time
 
-from harness.protocols.base import StreamProtocol
-from harness.runners.base import LINGER_MAX_BYTES, LINGER_TIMEOUT_S, RECV_BYTES, log
+from harness.protocols.base import ConnectionContext, RunnerTraits, StreamProtocol, Waker
+from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, log
+from harness.runners.connection import Ending, StreamConnection
 
 
-def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout: float) -> None:
+class EventfdWaker:
+    """A wake-up another thread can send to a blocked connection thread.
+
+    Resource handling: owns an eventfd; :meth:`close` closes it, after which :meth:`wake`
+    does nothing (a late wake must never write to an fd number the kernel has reused).
+    """
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if not self._closed:
+                os.eventfd_write(self.fd, 1)
+
+    def clear(self) -> None:
+        try:
+            os.eventfd_read(self.fd)
+        except BlockingIOError:
+            pass  # no wake pending
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self.fd)
+
+
+def serve_connection(
+    conn: socket.socket, protocol: StreamProtocol, idle_timeout: float, traits: RunnerTraits
+) -> None:
     """Run one connection to completion, then close it.
 
     The peer going away (reset, broken pipe) or falling silent past ``idle_timeout`` ends
@@ -28,48 +72,79 @@ def serve_connection(conn: socket.socket, protocol: StreamProtocol, idle_timeout
     Args:
         conn: a connected socket; this function closes it.
         protocol: a fresh protocol object for this connection.
-        idle_timeout: seconds any single recv or send may wait.
+        idle_timeout: seconds any single recv, send or wait for a wake may take.
+        traits: the runner's traits, for the protocol's connection context.
 
-    Resource handling: ``conn`` is closed on every path out.
+    Resource handling: ``conn`` (and a waker, if the protocol asked for one) is closed on
+    every path out, and the protocol's ``connection_lost`` is called exactly once.
     """
-    peer_done = False
+    connection = StreamConnection(protocol)
+    waker: EventfdWaker | None = None
+
+    def make_waker() -> Waker:
+        nonlocal waker
+        if waker is None:
+            waker = EventfdWaker()
+        return waker.wake
+
     try:
         conn.settimeout(idle_timeout)
-        greeting = protocol.connection_made()
-        if greeting:
-            conn.sendall(greeting)
-        while not protocol.wants_close:
-            data = conn.recv(RECV_BYTES)
-            peer_done = not data
-            reply = protocol.data_received(data) if data else protocol.eof_received()
-            if reply:
-                conn.sendall(reply)
-        if not peer_done:
-            linger_before_close(conn)
+        connection.start(
+            ConnectionContext(conn.getpeername(), conn.getsockname(), traits, make_waker=make_waker)
+        )
+        linger_deadline = 0.0
+        while not connection.closed:
+            while chunk := connection.next_output(SEND_BYTES):
+                conn.sendall(chunk)
+            ending = connection.output_drained()
+            if ending is Ending.HALF_CLOSE_AND_LINGER:
+                conn.shutdown(socket.SHUT_WR)
+                linger_deadline = time.monotonic() + LINGER_TIMEOUT_S
+            elif ending is Ending.CLOSE:
+                break
+            if connection.lingering:
+                conn.settimeout(max(0.0, linger_deadline - time.monotonic()))
+            if connection.wants_read():
+                if waker is not None and not _readable_before_wake(conn, waker, idle_timeout):
+                    continue  # woken: pull again before reading
+                connection.received(conn.recv(RECV_BYTES))
+            elif waker is not None:
+                if not _wait_readable(waker.fd, idle_timeout):
+                    raise TimeoutError("no output from the protocol within the idle timeout")
+                waker.clear()
+            elif connection.wedged(output_pending=False, has_waker=False):
+                log.warning("protocol %s paused input with nothing to send: closing", type(protocol).__name__)
+                break
     except OSError as exc:  # includes TimeoutError, ConnectionResetError, BrokenPipeError
         log.debug("connection ended by peer or timeout: %r", exc)
     finally:
+        connection.abort()
         conn.close()
+        if waker is not None:
+            waker.close()
 
 
-def linger_before_close(conn: socket.socket) -> None:
-    """Half-close, then read and discard until the peer's EOF or the linger bound.
-
-    Closing a socket with unread input sends RST, and an RST can destroy the reply the peer
-    has not read yet. See ``LINGER_TIMEOUT_S``.
+def _readable_before_wake(conn: socket.socket, waker: EventfdWaker, timeout: float) -> bool:
+    """Wait for the socket or the waker; True when the socket is readable (or errored).
 
     Raises:
-        OSError: the peer reset or the linger timed out; the caller closes regardless.
+        TimeoutError: neither within ``timeout``.
     """
-    conn.shutdown(socket.SHUT_WR)
-    deadline = time.monotonic() + LINGER_TIMEOUT_S
-    discarded = 0
-    while discarded < LINGER_MAX_BYTES and (left := deadline - time.monotonic()) > 0:
-        conn.settimeout(left)
-        chunk = conn.recv(RECV_BYTES)
-        if not chunk:
-            return
-        discarded += len(chunk)
+    poller = select.poll()
+    poller.register(conn, select.POLLIN)
+    poller.register(waker.fd, select.POLLIN)
+    ready = dict(poller.poll(timeout * 1000))
+    if not ready:
+        raise TimeoutError("idle timeout")
+    if waker.fd in ready:
+        waker.clear()
+        return False
+    return True
+
+
+def _wait_readable(fd: int, timeout: float) -> bool:
+    readable, _, _ = select.select([fd], [], [], timeout)
+    return bool(readable)
 
 
 class ConnectionTracker:
@@ -96,11 +171,13 @@ class ConnectionTracker:
         with self._lock:
             self._live.discard(conn)
 
-    def serve(self, conn: socket.socket, protocol: StreamProtocol, idle_timeout: float) -> None:
+    def serve(
+        self, conn: socket.socket, protocol: StreamProtocol, idle_timeout: float, traits: RunnerTraits
+    ) -> None:
         """:func:`serve_connection`, with ``conn`` tracked while it is served."""
         self.add(conn)
         try:
-            serve_connection(conn, protocol, idle_timeout)
+            serve_connection(conn, protocol, idle_timeout, traits)
         finally:
             self.discard(conn)
 

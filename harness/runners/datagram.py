@@ -15,7 +15,7 @@ EMSGSIZE) is logged and the server goes on.
 from __future__ import annotations
 
 import socket
-from typing import Any, ClassVar
+from typing import Any
 
 from harness.protocols.base import DatagramProtocol
 from harness.runners.base import Runner, log
@@ -28,11 +28,9 @@ DATAGRAM_BUFFER_BYTES = 65536
 class DatagramRunner(Runner):
     """Base for datagram runners: owns the server-wide protocol object."""
 
-    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.protocol: DatagramProtocol = self.service.protocol_factory()  # type: ignore[assignment]
+        self.protocol: DatagramProtocol = self.protocol_factory()
 
 
 def answer_datagram(

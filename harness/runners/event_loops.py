@@ -7,12 +7,13 @@ chapter leaves out, and a real server needs, is here:
 
 - Every socket is non-blocking and writes are buffered per connection, so one slow reader
   never blocks the loop (the chapter's handlers would call a blocking ``send``).
-- Back-pressure: a connection stops being read while more than ``HIGH_WATER_BYTES`` of its
-  replies are unsent, so a client that sends without reading cannot make us buffer without
-  bound; reading resumes once the buffer drains.
-- Half-close: after the peer's EOF the protocol's last bytes are flushed before closing;
-  when the protocol is done first, a lingering close (half-close, discard input until the
-  peer's EOF or ``LINGER_TIMEOUT_S``) keeps the kernel from answering late input with RST.
+- Back-pressure: output is pulled from the protocol only as the socket drains, and a
+  connection is read only while its protocol ``wants_input``, so a client that sends without
+  reading cannot make us buffer without bound; reading resumes once the protocol has room.
+- Output produced later by another thread arrives through ``EventLoop.wake_handler``: the
+  handler is queued and the loop woken through its socketpair, then it pulls again.
+- Half-close and lingering close follow the one state table in
+  ``harness.runners.connection``.
 - Idle connections are closed after the idle timeout; a stop (signal) wakes the loop at once
   through a socketpair.
 
@@ -35,12 +36,10 @@ import socket
 import time
 from typing import Any, Callable, ClassVar
 
-from harness.protocols.base import DatagramProtocol, StreamProtocol
-from harness.runners.base import LINGER_MAX_BYTES, LINGER_TIMEOUT_S, RECV_BYTES, Runner, log
+from harness.protocols.base import Chunk, ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker
+from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, Runner, log
+from harness.runners.connection import Ending, StreamConnection
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES
-
-# Stop reading a connection while this much of its output is unsent (back-pressure).
-HIGH_WATER_BYTES = 1 << 20
 
 # select() cannot watch descriptors at or above FD_SETSIZE, which glibc fixes at 1024.
 FD_SETSIZE = 1024
@@ -74,6 +73,9 @@ class EventHandler:
     def handle_send(self) -> None:
         pass
 
+    def handle_wake(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -85,6 +87,8 @@ class EventLoop:
         self.handlers: dict[int, EventHandler] = {}
         self.idle_timeout = idle_timeout
         self.stopping = False
+        # Handlers woken from other threads; deque.append is atomic, so no lock is needed.
+        self._woken: collections.deque[EventHandler] = collections.deque()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -111,12 +115,26 @@ class EventLoop:
         self.stopping = True
         self.wake()
 
+    def wake_handler(self, handler: "EventHandler") -> None:
+        """From any thread: run ``handler.handle_wake()`` in the loop's thread, soon."""
+        self._woken.append(handler)
+        self.wake()
+
+    def interest_changed(self, handler: "EventHandler") -> None:
+        """A handler's wants changed outside a dispatch (after a wake). Default: nothing,
+        since select() rebuilds its lists every pass."""
+
     def run(self) -> None:
         """Dispatch events until :meth:`stop`; then close every handler."""
         last_sweep = time.monotonic()
         try:
             while not self.stopping:
                 self.wait_and_dispatch(SWEEP_INTERVAL_S)
+                while self._woken:
+                    handler = self._woken.popleft()
+                    if self.is_live(handler):
+                        handler.handle_wake()
+                        self.interest_changed(handler)
                 now = time.monotonic()
                 if now - last_sweep >= SWEEP_INTERVAL_S:
                     last_sweep = now
@@ -171,6 +189,9 @@ class SelectorLoop(EventLoop):
         if self._interest.pop(fd, 0):
             self._selector.unregister(fd)
         super().remove(handler)
+
+    def interest_changed(self, handler: EventHandler) -> None:
+        self._update_interest(handler)
 
     def _update_interest(self, handler: EventHandler) -> None:
         fd = handler.fileno()
@@ -233,12 +254,14 @@ class ListenerHandler(EventHandler):
         listener: socket.socket,
         loop: EventLoop,
         protocol_factory: Callable[[], StreamProtocol],
+        traits: RunnerTraits,
     ) -> None:
         listener.setblocking(False)
         self._listener = listener
         self._fd = listener.fileno()
         self._loop = loop
         self._protocol_factory = protocol_factory
+        self._traits = traits
 
     def fileno(self) -> int:
         return self._fd
@@ -261,7 +284,7 @@ class ListenerHandler(EventHandler):
                 continue
             handler = ConnectionHandler(conn, self._protocol_factory(), self._loop)
             self._loop.add(handler)
-            handler.start()
+            handler.start(self._traits)
 
     def close(self) -> None:
         self._loop.remove(self)
@@ -269,7 +292,12 @@ class ListenerHandler(EventHandler):
 
 
 class ConnectionHandler(EventHandler):
-    """One connection: non-blocking reads into the protocol, buffered non-blocking writes.
+    """One connection: non-blocking reads into the protocol, output pulled as the socket drains.
+
+    At most one pulled piece is held here (``_unsent``, the part the kernel did not take);
+    everything else stays in the protocol until the socket can take it, and the protocol's
+    ``wants_input`` pauses reading, so a client that sends without reading costs the server
+    the protocol's own bound, not an ever-growing buffer.
 
     Resource handling: owns ``conn``; :meth:`close` closes it and removes this handler from
     the loop. Every OSError from the peer (reset, broken pipe) ends here, quietly.
@@ -279,14 +307,12 @@ class ConnectionHandler(EventHandler):
         conn.setblocking(False)
         self._conn = conn
         self._fd = conn.fileno()
-        self._protocol = protocol
+        self._connection = StreamConnection(protocol)
         self._loop = loop
-        self._outgoing = bytearray()
-        self._peer_done = False
-        self._closed = False
+        self._unsent: Chunk | None = None
+        self._has_waker = False
         self._last_activity = time.monotonic()
         self._linger_until: float | None = None  # set once lingering before close
-        self._discarded = 0
 
     def fileno(self) -> int:
         return self._fd
@@ -297,20 +323,27 @@ class ConnectionHandler(EventHandler):
             return now >= self._linger_until
         return now - self._last_activity > idle_timeout
 
-    def start(self) -> None:
-        self._queue(self._protocol.connection_made())
+    def start(self, traits: RunnerTraits) -> None:
+        try:
+            context = ConnectionContext(
+                self._conn.getpeername(), self._conn.getsockname(), traits, make_waker=self._make_waker
+            )
+        except OSError as exc:  # the peer reset before we looked
+            self._end(self._connection.abort(exc))
+            return
+        self._connection.start(context)
+        self._flush()
+
+    def _make_waker(self) -> Waker:
+        self._has_waker = True
+        loop, handler = self._loop, self
+        return lambda: loop.wake_handler(handler)
 
     def wants_to_receive(self) -> bool:
-        if self._linger_until is not None:
-            return True  # discarding until the peer's EOF
-        return (
-            not self._peer_done
-            and not self._protocol.wants_close
-            and len(self._outgoing) < HIGH_WATER_BYTES
-        )
+        return self._connection.wants_read()
 
     def wants_to_send(self) -> bool:
-        return bool(self._outgoing)
+        return self._unsent is not None
 
     def handle_receive(self) -> None:
         try:
@@ -318,60 +351,64 @@ class ConnectionHandler(EventHandler):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            log.debug("connection ended by peer: %r", exc)
-            self.close()
+            self._end(self._connection.abort(exc))
             return
         self._last_activity = time.monotonic()
-        if self._linger_until is not None:
-            self._discarded += len(data)
-            if not data or self._discarded >= LINGER_MAX_BYTES:
-                self.close()
-            return
-        if data:
-            self._queue(self._protocol.data_received(data))
-        else:
-            self._peer_done = True
-            self._queue(self._protocol.eof_received())
+        self._end(self._connection.received(data))
+        self._flush()
 
     def handle_send(self) -> None:
-        try:
-            sent = self._conn.send(self._outgoing)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.debug("connection ended by peer: %r", exc)
-            self.close()
-            return
-        self._last_activity = time.monotonic()
-        del self._outgoing[:sent]
-        self._close_if_done()
+        self._flush()
 
-    def _queue(self, data: bytes) -> None:
-        self._outgoing += data
-        if self._outgoing:
-            self.handle_send()  # try at once: usually the kernel takes it all, saving a pass
-        else:
-            self._close_if_done()
+    def handle_wake(self) -> None:
+        self._flush()
 
-    def _close_if_done(self) -> None:
-        if self._outgoing or not self._protocol.wants_close or self._closed:
+    def _flush(self) -> None:
+        """Send what the protocol has until the kernel's buffer is full or the protocol is dry."""
+        connection = self._connection
+        while not connection.closed:
+            if self._unsent is None:
+                chunk = connection.next_output(SEND_BYTES)
+                if not chunk:
+                    break
+                self._unsent = chunk
+            try:
+                sent = self._conn.send(self._unsent)
+            except (BlockingIOError, InterruptedError):
+                return  # wait for writability
+            except OSError as exc:
+                self._end(connection.abort(exc))
+                return
+            self._last_activity = time.monotonic()
+            if sent < len(self._unsent):
+                self._unsent = memoryview(self._unsent)[sent:]
+                return
+            self._unsent = None
+        if connection.closed:
             return
-        if self._peer_done:
-            self.close()
-        elif self._linger_until is None:
+        self._end(connection.output_drained())
+        if connection.wedged(output_pending=False, has_waker=self._has_waker):
+            log.warning("protocol paused input with nothing to send: closing")
+            self._end(connection.abort())
+
+    def _end(self, ending: Ending) -> None:
+        """Carry out what the connection's state table asked for."""
+        if ending is Ending.HALF_CLOSE_AND_LINGER:
             try:
                 self._conn.shutdown(socket.SHUT_WR)
-            except OSError:
-                self.close()  # the peer is already gone
+            except OSError as exc:  # the peer is already gone
+                self._end(self._connection.abort(exc))
                 return
             self._linger_until = time.monotonic() + LINGER_TIMEOUT_S
+        elif ending is Ending.CLOSE:
+            self.close()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._loop.remove(self)
-        self._conn.close()
+        """Close now (also the idle sweep's and the stop's way out)."""
+        self._connection.abort()
+        if self._loop.is_live(self):
+            self._loop.remove(self)
+            self._conn.close()
 
 
 class DatagramHandler(EventHandler):
@@ -423,9 +460,9 @@ class DatagramHandler(EventHandler):
 class EventLoopRunner(Runner):
     """Serve from one event loop in the main thread: a listener (TCP) or the socket (UDP).
 
-    One class carries both transports: the loop is the same, only the handler watching the
-    bound socket differs (an accepting :class:`ListenerHandler`, or a :class:`DatagramHandler`
-    with the server-wide protocol object).
+    One loop carries both kinds: only the handler watching the bound socket differs (an
+    accepting :class:`ListenerHandler`, or a :class:`DatagramHandler` with the server-wide
+    protocol object).
     """
 
     loop_class: ClassVar[type[EventLoop]]
@@ -433,11 +470,10 @@ class EventLoopRunner(Runner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.loop = self.loop_class(self.options.idle_timeout)
-        if self.service.transport == "udp":
-            protocol: DatagramProtocol = self.service.protocol_factory()  # type: ignore[assignment]
-            self.loop.add(DatagramHandler(self.listener, protocol))
-        else:
-            self.loop.add(ListenerHandler(self.listener, self.loop, self.service.protocol_factory))
+        self.loop.add(self.bound_socket_handler())
+
+    def bound_socket_handler(self) -> EventHandler:
+        return ListenerHandler(self.listener, self.loop, self.protocol_factory, self.traits)
 
     def serve(self) -> None:
         self.loop.run()  # closes the bound socket with every other handler
@@ -446,29 +482,30 @@ class EventLoopRunner(Runner):
         self.loop.stop()
 
 
+class _DatagramEventLoopRunner(EventLoopRunner):
+    def bound_socket_handler(self) -> EventHandler:
+        return DatagramHandler(self.listener, self.protocol_factory())
+
+
 class SelectRunner(EventLoopRunner):
     """The chapter's EventHandler objects in a ``select.select()`` loop."""
 
-    name: ClassVar[str] = "select"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
     loop_class = SelectLoop
 
 
 class SelectorsRunner(EventLoopRunner):
     """The same handlers on ``selectors.DefaultSelector`` (epoll on Linux)."""
 
-    name: ClassVar[str] = "selectors"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
     loop_class = SelectorLoop
 
 
-class SelectDatagramRunner(SelectRunner):
+class SelectDatagramRunner(_DatagramEventLoopRunner):
     """A datagram socket in the chapter's ``select.select()`` loop."""
 
-    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
+    loop_class = SelectLoop
 
 
-class SelectorsDatagramRunner(SelectorsRunner):
+class SelectorsDatagramRunner(_DatagramEventLoopRunner):
     """A datagram socket on ``selectors.DefaultSelector``."""
 
-    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
+    loop_class = SelectorLoop

@@ -22,7 +22,6 @@ import os
 import signal
 import threading
 import time
-from typing import ClassVar
 
 from harness.runners.base import (
     STOP_GRACE_S,
@@ -40,9 +39,6 @@ SUPERVISE_INTERVAL_S = 1.0
 
 class PreforkProcessesRunner(Runner):
     """N forked workers, each an epoll loop on the shared listening socket."""
-
-    name: ClassVar[str] = "prefork-processes"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -87,7 +83,7 @@ class PreforkProcessesRunner(Runner):
         for signum in STOP_SIGNALS:
             signal.signal(signum, lambda _signum, _frame: loop.stop())
         unblock_stop_signals()  # blocked across the fork; a stop sent meanwhile lands now
-        loop.add(ListenerHandler(self.listener, loop, self.service.protocol_factory))
+        loop.add(ListenerHandler(self.listener, loop, self.protocol_factory, self.traits))
         loop.run()
 
     def _replace_dead_workers(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import ClassVar
 
 from harness.runners.accept_loop import StoppableListener
 from harness.runners.base import STOP_GRACE_S, Runner, log
@@ -29,9 +28,6 @@ DEFAULT_WORKERS = 16
 class PreforkThreadsRunner(Runner):
     """A fixed pool of threads, each accepting and serving one connection at a time."""
 
-    name: ClassVar[str] = "prefork-threads"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
-
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._accepting = StoppableListener(self.listener)
@@ -39,7 +35,7 @@ class PreforkThreadsRunner(Runner):
         self._stop_requested = threading.Event()
 
     def _serve_one(self, conn: socket.socket) -> None:
-        self._connections.serve(conn, self.service.protocol_factory(), self.options.idle_timeout)
+        self._connections.serve(conn, self.protocol_factory(), self.options.idle_timeout, self.traits)
 
     def serve(self) -> None:
         workers = self.options.workers or DEFAULT_WORKERS

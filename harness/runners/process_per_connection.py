@@ -20,7 +20,6 @@ import os
 import signal
 import socketserver
 import time
-from typing import ClassVar
 
 from harness.runners.base import (
     STOP_GRACE_S,
@@ -78,12 +77,10 @@ class _ForkingBehaviour:
 class ForkingRunner(_ForkingBehaviour, SocketServerRunner):
     """socketserver.ForkingTCPServer: one child process per connection, reaped at stop."""
 
-    name: ClassVar[str] = "forking"
     server_class = socketserver.ForkingTCPServer
 
 
 class ForkingDatagramRunner(_ForkingBehaviour, SocketServerDatagramRunner):
     """socketserver.ForkingUDPServer: one child process per datagram, reaped at stop."""
 
-    name: ClassVar[str] = "forking"
     server_class = socketserver.ForkingUDPServer

@@ -13,7 +13,6 @@ polling timeout.
 from __future__ import annotations
 
 import socket
-from typing import ClassVar
 
 from harness.runners.accept_loop import StoppableListener
 from harness.runners.base import Runner, log
@@ -23,9 +22,6 @@ from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, DatagramRunner, answ
 
 class RawRunner(Runner):
     """Accept, serve to completion, repeat; all in the main thread."""
-
-    name: ClassVar[str] = "raw"
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -39,7 +35,7 @@ class RawRunner(Runner):
             self.listener.close()
 
     def _serve_one(self, conn: socket.socket) -> None:
-        self._connections.serve(conn, self.service.protocol_factory(), self.options.idle_timeout)
+        self._connections.serve(conn, self.protocol_factory(), self.options.idle_timeout, self.traits)
 
     def request_stop(self) -> None:
         self._accepting.stop()
@@ -48,8 +44,6 @@ class RawRunner(Runner):
 
 class RawDatagramRunner(DatagramRunner):
     """``recvfrom`` a datagram, answer it, repeat; all in the main thread."""
-
-    name: ClassVar[str] = "raw"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

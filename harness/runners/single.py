@@ -10,20 +10,16 @@ is ``socketserver.UDPServer``: each datagram answered in turn.
 from __future__ import annotations
 
 import socketserver
-from typing import ClassVar
-
 from harness.runners.socketserver_base import SocketServerDatagramRunner, SocketServerRunner
 
 
 class SingleRunner(SocketServerRunner):
     """socketserver.TCPServer: serve each connection in the accepting thread."""
 
-    name: ClassVar[str] = "single"
     server_class = socketserver.TCPServer
 
 
 class SingleDatagramRunner(SocketServerDatagramRunner):
     """socketserver.UDPServer: answer each datagram in the receiving thread."""
 
-    name: ClassVar[str] = "single"
     server_class = socketserver.UDPServer

@@ -24,12 +24,11 @@ from __future__ import annotations
 import selectors
 import socket
 import socketserver
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from harness.runners.base import Runner, RunnerOptions
+from harness.runners.base import Runner
 from harness.runners.blocking import ConnectionTracker
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES, answer_datagram
-from harness.services import Service
 
 # How often the loop wakes with nothing to do, so ForkingMixIn reaps exited children even
 # when no connection arrives (serve_forever's poll_interval).
@@ -44,7 +43,7 @@ class _ProtocolHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         runner = self.server.runner
         runner.before_connection()
-        runner.connections.serve(self.request, runner.service.protocol_factory(), runner.options.idle_timeout)
+        runner.connections.serve(self.request, runner.protocol_factory(), runner.options.idle_timeout, runner.traits)
 
 
 class _DatagramHandler(socketserver.BaseRequestHandler):
@@ -72,12 +71,12 @@ class SocketServerRunner(Runner):
     with the mixins' ``block_on_close``, joins handler threads or waits for child processes.
     """
 
-    transports: ClassVar[frozenset[str]] = frozenset({"tcp"})
     server_class: ClassVar[type[socketserver.BaseServer]]
     handler_class: ClassVar[type[socketserver.BaseRequestHandler]] = _ProtocolHandler
 
-    def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
-        super().__init__(service, listener, options)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        listener = self.listener
         self.connections = ConnectionTracker()
         self._stopping = False
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -134,11 +133,10 @@ class SocketServerRunner(Runner):
 class SocketServerDatagramRunner(SocketServerRunner):
     """Base for the socketserver UDP runners: one protocol object for the whole server."""
 
-    transports: ClassVar[frozenset[str]] = frozenset({"udp"})
     handler_class = _DatagramHandler
 
-    def __init__(self, service: Service, listener: socket.socket, options: RunnerOptions) -> None:
-        self.datagram_protocol = service.protocol_factory()
-        super().__init__(service, listener, options)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.datagram_protocol = self.protocol_factory()
         # UDPServer reads 8192 bytes per datagram and silently truncates the rest.
         self.server.max_packet_size = DATAGRAM_BUFFER_BYTES

@@ -13,15 +13,12 @@ than answering a time request does; it is here to be measured, not recommended.
 from __future__ import annotations
 
 import socketserver
-from typing import ClassVar
-
 from harness.runners.socketserver_base import SocketServerDatagramRunner, SocketServerRunner
 
 
 class ThreadingRunner(SocketServerRunner):
     """socketserver.ThreadingTCPServer: one thread per connection, joined at stop."""
 
-    name: ClassVar[str] = "threading"
     server_class = socketserver.ThreadingTCPServer
 
     def configure(self, server: socketserver.TCPServer) -> None:
@@ -32,7 +29,6 @@ class ThreadingRunner(SocketServerRunner):
 class ThreadingDatagramRunner(SocketServerDatagramRunner):
     """socketserver.ThreadingUDPServer: one thread per datagram, joined at stop."""
 
-    name: ClassVar[str] = "threading"
     server_class = socketserver.ThreadingUDPServer
 
     def configure(self, server: socketserver.BaseServer) -> None:

@@ -7,13 +7,13 @@ their own bytes back; client 2 of 20: timeout …"), not judged. Each case waits
 few seconds for the others, so a serial server costs seconds, not the idle timeout.
 """
 
-from harness.cases import case
+from harness.cases import case, on_one_client_at_a_time_runners
 from harness.checks import Endpoint
 from harness.checks import echo
 from harness.verdicts import INFO, SHOULD
 
-# One client at a time by design (harness/runners/__init__.py): observed, not judged.
-SERIAL_RUNNERS = {"single": INFO, "raw": INFO}
+# One client at a time by design (their registry traits): observed, not judged.
+SERIAL_RUNNERS = on_one_client_at_a_time_runners(INFO)
 
 
 @case(

@@ -1,0 +1,43 @@
+"""How a service is put under load: the record each service's registry entry carries.
+
+``wirecheck compare``, the threaded client and the locust users know no service by name;
+they read this record from ``SERVICES[name].load_profile``. Everything in it that is code
+(the threaded client's per-thread requester, the service's goals) is named by a dotted path
+(``module:attribute``) and imported only when a load run needs it, so that the registry can
+be imported without locust, matplotlib or the service's load modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """Which locust user drives a service, which request type measures it, and what else.
+
+    Attributes:
+        locustfile: the locustfile, relative to the repository root.
+        user_class: the locust user class in it.
+        request_type: the locust request type whose statistics are the measurement.
+        timeout_kinds: exception names that mean "no reply in time" (counted as stalls).
+        threaded_client: ``module:callable`` making the plain threaded client's requester
+            for this service, or None when the yardstick does not speak it.
+        goals: ``module:callable`` judging a finished comparison against the service's own
+            goals, or None when the service has none.
+    """
+
+    locustfile: str
+    user_class: str
+    request_type: str
+    timeout_kinds: tuple[str, ...]
+    threaded_client: str | None = None
+    goals: str | None = None
+
+
+def resolve(dotted: str) -> Any:
+    """Import ``module:attribute`` and return the attribute."""
+    module_name, _, attribute = dotted.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

@@ -1,0 +1,179 @@
+"""A connection's life as one state table, and the glue every stream driver shares.
+
+Three drivers carry stream protocols (a blocking thread, the select/selectors loops, asyncio
+transports); what differs between them is how they wait, not what a connection is. The
+life of a connection is therefore written once, here, as a table in the manner of h11's
+``_state.py``; each driver performs the I/O the table asks for and reports what happened.
+
+States::
+
+    OPEN ──peer EOF──▶ PEER_DONE ──protocol finished──▶ CLOSED
+      │                                                   ▲
+      └──protocol finished──▶ LINGERING ──peer EOF / linger over──┘
+
+    any state ──abort (reset, idle timeout, stop, protocol error)──▶ CLOSED
+
+``protocol finished`` means ``wants_close`` is true and ``pull_output`` has nothing more.
+Finishing while the peer is still sending is the lingering close: the server half-closes
+(FIN), then reads and discards until the peer's EOF, for at most ``LINGER_TIMEOUT_S`` and
+``LINGER_MAX_BYTES``, because closing a socket with unread input makes the kernel send RST,
+and an RST can destroy a reply the peer has not read yet (Apache's lingering close).
+
+:class:`StreamConnection` joins the table to a protocol: it feeds input, pulls output,
+answers "should I read now?", and tells the driver what to do once output is drained
+(:class:`Ending`). It never touches a socket, so the table is unit-tested without one.
+"""
+
+from __future__ import annotations
+
+import enum
+from harness.protocols.base import Chunk, ConnectionContext, StreamProtocol
+from harness.runners.base import LINGER_MAX_BYTES, log
+
+
+class ConnectionState(enum.Enum):
+    OPEN = "open"
+    PEER_DONE = "peer done"
+    LINGERING = "lingering"
+    CLOSED = "closed"
+
+
+class ConnectionEvent(enum.Enum):
+    PEER_EOF = "peer EOF"
+    PROTOCOL_FINISHED = "protocol finished"
+    LINGER_OVER = "linger over"
+    ABORT = "abort"
+
+
+class Ending(enum.Enum):
+    """What a driver does when a transition asks for I/O."""
+
+    NOTHING = "nothing"
+    HALF_CLOSE_AND_LINGER = "half-close, then discard input until EOF or the linger bound"
+    CLOSE = "close"
+
+
+_S, _E = ConnectionState, ConnectionEvent
+
+# (state, event) -> (next state, what the driver must do). A pair not in the table is a
+# no-op: e.g. a second EOF, or ABORT of a connection already CLOSED.
+TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], tuple[ConnectionState, Ending]] = {
+    (_S.OPEN, _E.PEER_EOF): (_S.PEER_DONE, Ending.NOTHING),
+    (_S.OPEN, _E.PROTOCOL_FINISHED): (_S.LINGERING, Ending.HALF_CLOSE_AND_LINGER),
+    (_S.OPEN, _E.ABORT): (_S.CLOSED, Ending.CLOSE),
+    (_S.PEER_DONE, _E.PROTOCOL_FINISHED): (_S.CLOSED, Ending.CLOSE),
+    (_S.PEER_DONE, _E.ABORT): (_S.CLOSED, Ending.CLOSE),
+    (_S.LINGERING, _E.PEER_EOF): (_S.CLOSED, Ending.CLOSE),
+    (_S.LINGERING, _E.LINGER_OVER): (_S.CLOSED, Ending.CLOSE),
+    (_S.LINGERING, _E.ABORT): (_S.CLOSED, Ending.CLOSE),
+}
+
+# Whether input is read in a state at all (the protocol may still pause it in OPEN); in
+# LINGERING it is read only to be thrown away.
+READS_IN_STATE = {_S.OPEN: True, _S.PEER_DONE: False, _S.LINGERING: True, _S.CLOSED: False}
+
+
+class StreamConnection:
+    """A protocol and its connection's state: the sans-IO half of every stream driver.
+
+    Args:
+        protocol: a fresh protocol object for this connection.
+
+    The driver calls :meth:`start`, then :meth:`received` with each ``recv`` result (``b""``
+    for EOF), :meth:`next_output` when it can send, and :meth:`output_drained` when it has
+    sent everything it pulled and ``next_output`` gave nothing; each of the last three may
+    return an :class:`Ending` the driver must carry out.
+    """
+
+    def __init__(self, protocol: StreamProtocol) -> None:
+        self.protocol = protocol
+        self.state = ConnectionState.OPEN
+        self._discarded = 0
+        self._lost_reported = False
+
+    # --- the table -------------------------------------------------------------------
+
+    def handle(self, event: ConnectionEvent) -> Ending:
+        """Apply ``event``; return what the driver must do."""
+        next_state, ending = TRANSITIONS.get((self.state, event), (self.state, Ending.NOTHING))
+        self.state = next_state
+        if next_state is ConnectionState.CLOSED:
+            self._report_lost()
+        return ending
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ConnectionState.CLOSED
+
+    @property
+    def lingering(self) -> bool:
+        return self.state is ConnectionState.LINGERING
+
+    # --- what a driver asks ----------------------------------------------------------
+
+    def start(self, context: ConnectionContext) -> None:
+        self.protocol.connection_made(context)
+
+    def wants_read(self) -> bool:
+        """Read now? False while the protocol pauses input or the state reads nothing."""
+        if not READS_IN_STATE[self.state]:
+            return False
+        return self.lingering or self.protocol.wants_input
+
+    def received(self, data: bytes) -> Ending:
+        """One ``recv`` result, ``b""`` meaning the peer's EOF."""
+        if self.lingering:
+            self._discarded += len(data)
+            if not data:
+                return self.handle(ConnectionEvent.PEER_EOF)
+            if self._discarded >= LINGER_MAX_BYTES:
+                return self.handle(ConnectionEvent.LINGER_OVER)
+            return Ending.NOTHING
+        if self.state is not ConnectionState.OPEN:
+            return Ending.NOTHING
+        if data:
+            self.protocol.data_received(data)
+            return Ending.NOTHING
+        ending = self.handle(ConnectionEvent.PEER_EOF)
+        self.protocol.eof_received()
+        return ending
+
+    def next_output(self, max_bytes: int) -> Chunk:
+        """The protocol's next piece of output, or ``b""``."""
+        if self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE):
+            return self.protocol.pull_output(max_bytes)
+        return b""
+
+    def output_drained(self) -> Ending:
+        """Everything pulled so far is sent and the protocol has nothing now: done yet?"""
+        if self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE) and self.protocol.wants_close:
+            return self.handle(ConnectionEvent.PROTOCOL_FINISHED)
+        return Ending.NOTHING
+
+    def abort(self, reason: object = None) -> Ending:
+        """The peer reset, the idle or linger timer fired, or the server is stopping."""
+        if reason is not None:
+            log.debug("connection aborted: %r", reason)
+        return self.handle(ConnectionEvent.ABORT)
+
+    def wedged(self, *, output_pending: bool, has_waker: bool) -> bool:
+        """True when nothing can ever move: not reading, nothing to send, no wake to expect.
+
+        A protocol that pauses input while owing no output and holding no waker has wedged
+        its connection; drivers treat that as a protocol error and close rather than wait.
+        """
+        return (
+            self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE)
+            and not self.wants_read()
+            and not output_pending
+            and not has_waker
+        )
+
+    def _report_lost(self) -> None:
+        if self._lost_reported:
+            return
+        self._lost_reported = True
+        try:
+            self.protocol.connection_lost()
+        except Exception:  # the protocol's cleanup failing must not take the runner down
+            log.exception("protocol cleanup failed")
