@@ -10,10 +10,12 @@ flushed before the close).
 from __future__ import annotations
 
 import argparse
+import threading
 
 from harness.runners.base import RunnerOptions
 from harness.serving import serve_until_signalled
 from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
+from harness.protocols.echo import EchoProtocol
 from harness.services import Service, ServiceKind
 
 GREETING = b"hello\n"
@@ -77,6 +79,92 @@ class HangUpProtocol(ShoutingProtocol):
         pass
 
 
+# How long the later-answering protocol's worker takes to answer.
+LATER_DELAY_S = 0.2
+
+
+class LaterAnswerProtocol:
+    """Stream test protocol that answers each line 200 ms later, from another thread.
+
+    Each complete line is handed to a timer thread, which upper-cases it and wakes the
+    runner: the runner's thread never computes an answer. With ``pause_while_pending`` the
+    protocol stops reading while a line is being answered (as h11 does between requests), so a
+    runner must wait for the waker alone; without it the runner must wait for input and wakes
+    at once. Answers come out in line order either way.
+    """
+
+    def __init__(self, pause_while_pending: bool) -> None:
+        self._pause_while_pending = pause_while_pending
+        self._lock = threading.Lock()
+        self._answers = OutputQueue()  # filled by timer threads, under _lock
+        self._pending_lines: list[bytes] = []
+        self._buffer = bytearray()
+        self._in_flight = 0
+        self._peer_done = False
+        self._wake = None
+
+    @property
+    def wants_input(self) -> bool:
+        return not (self._pause_while_pending and (self._in_flight or self._pending_lines))
+
+    @property
+    def wants_close(self) -> bool:
+        with self._lock:
+            return self._peer_done and not self._in_flight and not self._pending_lines and not self._answers
+
+    def connection_made(self, context: ConnectionContext) -> None:
+        self._wake = context.make_waker()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            self._pending_lines.append(bytes(self._buffer[: end + 1]))
+            del self._buffer[: end + 1]
+        self._start_next()
+
+    def eof_received(self) -> None:
+        self._peer_done = True
+
+    def _start_next(self) -> None:
+        if self._in_flight or not self._pending_lines:
+            return
+        line = self._pending_lines.pop(0)
+        self._in_flight = 1
+        timer = threading.Timer(LATER_DELAY_S, self._answer, args=(line,))
+        timer.daemon = True
+        timer.start()
+
+    def _answer(self, line: bytes) -> None:  # on the timer thread
+        with self._lock:
+            self._answers.append(line.upper())
+            self._in_flight = 0
+        self._wake()
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        with self._lock:
+            chunk = self._answers.pull(max_bytes)
+            idle = not self._in_flight
+        if idle:
+            self._start_next()  # back on the runner's thread: the next line may start
+        return chunk
+
+    def connection_lost(self) -> None:
+        pass
+
+
+LATER = Service(
+    "later-tcp", ServiceKind.BYTE_STREAM, lambda config: LaterAnswerProtocol(True), "tests/runner_host.py", "test only"
+)
+LATER_READING = Service(
+    "later-reading-tcp",
+    ServiceKind.BYTE_STREAM,
+    lambda config: LaterAnswerProtocol(False),
+    "tests/runner_host.py",
+    "test only",
+)
+
+ECHO = Service("echo", ServiceKind.BYTE_STREAM, lambda config: EchoProtocol(), "tests/runner_host.py", "test only")
+
 HANG_UP = Service("hang-up-tcp", ServiceKind.BYTE_STREAM, lambda config: HangUpProtocol(), "tests/runner_host.py", "test only")
 
 SHOUTING = Service(
@@ -91,9 +179,23 @@ def main() -> None:
     parser.add_argument("--idle-timeout", type=float, default=30.0)
     parser.add_argument("--udp", action="store_true", help="serve the datagram test protocol")
     parser.add_argument("--hang-up", action="store_true", help="serve the speak-then-close protocol")
+    parser.add_argument("--later", action="store_true", help="answer each line 200 ms later, input paused")
+    parser.add_argument("--later-reading", action="store_true", help="answer each line 200 ms later, reading on")
+    parser.add_argument("--echo", action="store_true", help="serve RFC 862 echo (the back-pressure tests)")
     args = parser.parse_args()
+    chosen = [
+        service
+        for flag, service in (
+            (args.udp, DOUBLE_REPLY),
+            (args.hang_up, HANG_UP),
+            (args.later, LATER),
+            (args.later_reading, LATER_READING),
+            (args.echo, ECHO),
+        )
+        if flag
+    ]
     serve_until_signalled(
-        DOUBLE_REPLY if args.udp else HANG_UP if args.hang_up else SHOUTING,
+        chosen[0] if chosen else SHOUTING,
         args.runner,
         options=RunnerOptions(workers=args.workers, idle_timeout=args.idle_timeout),
     )
