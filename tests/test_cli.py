@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import subprocess
 import sys
 
 import pytest
 
-from harness.launch import launch_server
+from harness.launch import launch_command, launch_server
 from harness.runners import RUNNERS
 from harness.services import SERVICES
 
@@ -38,7 +39,8 @@ def test_list_shows_echo_services_on_all_ten_runners() -> None:
 def test_list_table_is_for_people() -> None:
     result = wirecheck("list", "--table")
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0].split() == ["SERVICE", "SPEC", "RUNNERS"]
+    assert result.stdout.splitlines()[0].split() == ["SERVICE", "SPEC", "OPTIONS", "RUNNERS"]
+    assert "max-line-bytes(server)" in result.stdout and "clock-tolerance(pytest)" in result.stdout
 
 
 def test_serve_prints_exactly_one_ready_line_and_exits_zero() -> None:
@@ -79,6 +81,14 @@ def test_serve_on_ipv6_loopback_brackets_the_host() -> None:
         (("serve", "echo-tcp", "--runner", "raw", "--workers", "0"), "--workers must be at least 1"),
         (("serve", "echo-tcp", "--runner", "raw", "--idle-timeout", "0"), "--idle-timeout must be positive"),
         (("serve", "echo-tcp", "--runner", "raw", "--host", "203.0.113.7"), "cannot listen on"),
+        (("serve", "echo-tcp", "--runner", "raw", "--option", "nope=1"), "has no option 'nope'"),
+        (("serve", "line-echo-tcp", "--runner", "raw", "--option", "max-line-bytes=0"), "max-line-bytes='0'"),
+        (("serve", "line-echo-tcp", "--runner", "raw", "--option", "max-line-bytes"), "expected KEY=VALUE"),
+        (("serve", "time-tcp", "--runner", "raw", "--option", "clock-tolerance=1"), "pytest --clock-tolerance"),
+        (("serve", "time-udp", "--runner", "raw", "--tls"), "TLS carries byte streams"),
+        (("serve", "echo-tcp", "--runner", "raw", "--cert", "x.pem"), "--cert and --key go together"),
+        (("serve", "echo-tcp", "--runner", "raw", "--tls", "--cert", "/no/such.pem", "--key", "/no/k.pem"),
+         "cannot use certificate /no/such.pem"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_two(args: tuple[str, ...], message: str) -> None:
@@ -94,3 +104,29 @@ def test_port_in_use_is_a_usage_error() -> None:
         result = wirecheck("serve", "echo-tcp", "--runner", "raw", "--port", str(port))
     assert result.returncode == 2
     assert "Address already in use" in result.stderr
+
+
+def test_a_server_option_reaches_the_protocol() -> None:
+    argv = [sys.executable, "-m", "harness", "serve", "line-echo-tcp", "--runner", "selectors",
+            "--option", "max-line-bytes=4"]
+    with launch_command(argv) as server:
+        with socket.create_connection(server.address, timeout=5) as client:
+            client.sendall(b"abcdefghij")  # no LF: echoed in pieces of 4 once they fill
+            received = b""
+            while len(received) < 8:
+                received += client.recv(64)
+            assert received == b"abcdefgh"
+
+
+def test_serve_tls_says_tls_and_names_its_throwaway_ca(tmp_path) -> None:
+    argv = [sys.executable, "-m", "harness", "serve", "echo-tcp", "--runner", "asyncio", "--tls"]
+    with launch_command(argv) as server:
+        assert server.transport == "tls"
+        ca_path = re.search(r"CA: (\S+)", server.stderr_text()).group(1)
+        context = ssl.create_default_context(cafile=ca_path)
+        with socket.create_connection(server.address, timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+                assert client.version() in ("TLSv1.2", "TLSv1.3")
+                client.sendall(b"over tls")
+                assert client.recv(64) == b"over tls"
+    assert server.exit_status == 0
