@@ -303,7 +303,7 @@ def select_targets(
     for name, service in SERVICES.items():
         if name not in wanted:
             continue
-        carried = [runner for runner in runners_for(service.kind.value) if not runners or runner in runners]
+        carried = [runner for runner in runners_for(*service.kind.carried_by) if not runners or runner in runners]
         if carried:
             selected[name] = [Target(name, runner=runner) for runner in carried]
     return selected

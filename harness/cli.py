@@ -98,11 +98,11 @@ def list_services(args: argparse.Namespace) -> int:
             )
             print(
                 f"{service.name:<18} {service.spec:<30} {options or '-':<34} "
-                f"{' '.join(runners_for(service.kind.value))}"
+                f"{' '.join(runners_for(*service.kind.carried_by))}"
             )
         return 0
     for service in SERVICES.values():
-        print(" ".join([service.name, *runners_for(service.kind.value)]))
+        print(" ".join([service.name, *runners_for(*service.kind.carried_by)]))
     return 0
 
 

@@ -19,7 +19,9 @@ from typing import Any, Callable, Mapping, Union
 
 from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.loadgen.profile import LoadProfile
+from harness.apps.rest import RestApplication
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
+from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
 from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
 from harness.protocols.timekeeping import (
     CtimeDatagramProtocol,
@@ -35,14 +37,24 @@ class ServiceKind(enum.Enum):
 
     BYTE_STREAM = "stream"  # one protocol object per connection, TCP (or TLS over TCP)
     DATAGRAM = "datagram"  # one protocol object per server, UDP
+    WSGI_APPLICATION = "wsgi"  # a WSGI application: through the HTTP gateway, or a WSGI server
 
     @property
     def transport(self) -> str:
         """The READY line's transport word (``tls`` replaces ``tcp`` when TLS is on)."""
-        return "tcp" if self is ServiceKind.BYTE_STREAM else "udp"
+        return "udp" if self is ServiceKind.DATAGRAM else "tcp"
+
+    @property
+    def carried_by(self) -> tuple[str, ...]:
+        """The runner kinds that can carry it (``harness.runners.RunnerEntry.kinds``): a WSGI
+        application rides any stream runner through the HTTP gateway, and WSGI servers."""
+        if self is ServiceKind.WSGI_APPLICATION:
+            return ("stream", "wsgi")
+        return (self.value,)
 
 
 ProtocolFactory = Callable[[ServiceConfig], Union[StreamProtocol, DatagramProtocol]]
+ApplicationFactory = Callable[[ServiceConfig], WsgiApplication]
 
 
 class ServiceOptionError(ValueError):
@@ -105,21 +117,37 @@ class Service:
 
     Attributes:
         name: the contract name, e.g. the RFC 862 TCP echo's.
-        kind: byte stream or datagram.
-        protocol_factory: makes a fresh protocol object from the service's configuration.
+        kind: byte stream, datagram or WSGI application.
+        protocol_factory: makes a fresh protocol object from the service's configuration
+            (for a WSGI application: the HTTP gateway carrying a fresh application).
         spec: where the normative text lives (an RFC, or a SPEC.md under suites/).
         summary: one line for ``wirecheck list --table``.
         options: the service's typed options.
         load_profile: how ``wirecheck compare`` loads it, or None when it has no locust user.
+        application_factory: for a WSGI application, makes it from the configuration.
     """
 
     name: str
     kind: ServiceKind
-    protocol_factory: ProtocolFactory
+    protocol_factory: ProtocolFactory | None
     spec: str
     summary: str
     options: tuple[ServiceOption, ...] = ()
     load_profile: LoadProfile | None = None
+    application_factory: ApplicationFactory | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is ServiceKind.WSGI_APPLICATION:
+            if self.application_factory is None:
+                raise ValueError(f"service {self.name}: a WSGI application needs an application_factory")
+            make_application = self.application_factory
+            object.__setattr__(
+                self,
+                "protocol_factory",
+                lambda config: WsgiGatewayProtocol(make_application(config), config.clock),
+            )
+        elif self.protocol_factory is None:
+            raise ValueError(f"service {self.name}: a protocol_factory is required")
 
     @property
     def transport(self) -> str:
@@ -299,6 +327,15 @@ SERVICES: dict[str, Service] = {
             "suites/ctime_udp/SPEC.md",
             "the chapter's server: time.ctime() in ASCII",
             options=(CLOCK_TOLERANCE,),
+        ),
+        Service(
+            "rest-http",
+            ServiceKind.WSGI_APPLICATION,
+            None,
+            "suites/rest_http/SPEC.md",
+            "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
+            options=(CLOCK_TOLERANCE,),
+            application_factory=lambda config: RestApplication(config.clock),
         ),
     )
 }

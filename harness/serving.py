@@ -16,9 +16,9 @@ import sys
 from typing import Any, Callable, TextIO
 
 from harness.protocols.base import ServiceConfig
-from harness.runners import get_runner_entry, load_runner
+from harness.runners import STREAM, WSGI, get_runner_entry, kind_to_carry, load_runner
 from harness.runners.base import RunnerOptions, format_address, open_listener
-from harness.services import Service, ServiceKind
+from harness.services import Service
 
 
 class ServeError(Exception):
@@ -67,10 +67,19 @@ def serve_until_signalled(
         RunnerUnavailableError: the runner's optional dependency is missing.
     """
     entry = get_runner_entry(runner_name)
-    runner_class = load_runner(runner_name, service.kind.value)
-    if tls_context is not None and service.kind is not ServiceKind.BYTE_STREAM:
-        raise ServeError(f"TLS carries byte streams; {service.name} is a {service.kind.value} service")
-    factory = protocol_factory_for(service, config or service.server_config(), tls_context)
+    kind = kind_to_carry(runner_name, service.kind.carried_by)
+    runner_class = load_runner(runner_name, kind)
+    config = config or service.server_config()
+    if tls_context is not None and kind != STREAM:
+        raise ServeError(
+            f"TLS is a layer over byte streams; {service.name} on runner {runner_name} is carried "
+            f"as {kind}"
+        )
+    if kind == WSGI:
+        assert service.application_factory is not None
+        factory: Callable[[], Any] = functools.partial(service.application_factory, config)
+    else:
+        factory = protocol_factory_for(service, config, tls_context)
     try:
         listener = open_listener(host, port, service.transport)
     except OSError as exc:

@@ -64,6 +64,7 @@ from harness.runners.base import Runner
 # The kinds of service a runner can carry, named as harness.services.ServiceKind values.
 STREAM = "stream"
 DATAGRAM = "datagram"
+WSGI = "wsgi"
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,12 @@ RUNNERS: dict[str, RunnerEntry] = {
             _traits("uvloop", event_loop=True),
             needs="uvloop",
         ),
+        RunnerEntry(
+            "wsgiref",
+            "harness.runners.wsgiref_server",
+            {WSGI: "WsgirefRunner"},
+            _traits("wsgiref", one_client_at_a_time=True),
+        ),
     )
 }
 
@@ -171,10 +178,10 @@ class RunnerUnavailableError(RuntimeError):
     """The runner exists but its optional dependency is not installed."""
 
 
-def runners_for(kind: str) -> list[str]:
-    """Names of the runners that carry services of ``kind`` (``stream``, ``datagram``), in
-    registry order."""
-    return [name for name, entry in RUNNERS.items() if kind in entry.kinds]
+def runners_for(*kinds: str) -> list[str]:
+    """Names of the runners that carry services of any of ``kinds`` (``stream``,
+    ``datagram``, ``wsgi``: a service's ``kind.carried_by``), in registry order."""
+    return [name for name, entry in RUNNERS.items() if entry.kinds.intersection(kinds)]
 
 
 def one_client_at_a_time_runners() -> frozenset[str]:
@@ -193,6 +200,23 @@ def get_runner_entry(name: str) -> RunnerEntry:
     except KeyError:
         known = ", ".join(RUNNERS)
         raise UnknownRunnerError(f"unknown runner {name!r}; known runners: {known}") from None
+
+
+def kind_to_carry(name: str, kinds: tuple[str, ...]) -> str:
+    """The first of ``kinds`` (a service's ``kind.carried_by``) that runner ``name`` carries.
+
+    Raises:
+        UnknownRunnerError: no such runner, or it carries none of ``kinds`` (the message
+            lists the runners that do).
+    """
+    entry = get_runner_entry(name)
+    for kind in kinds:
+        if kind in entry.kinds:
+            return kind
+    raise UnknownRunnerError(
+        f"runner {name!r} does not carry {' or '.join(kinds)} services; runners that do: "
+        f"{' '.join(runners_for(*kinds))}"
+    )
 
 
 def load_runner(name: str, kind: str = STREAM) -> type[Runner]:

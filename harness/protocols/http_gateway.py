@@ -1,0 +1,501 @@
+"""An HTTP/1.1 gateway for WSGI applications, as a stream protocol of the serving core.
+
+Any WSGI application (PEP 3333) becomes a stream protocol, so it runs on every runner and,
+through the TLS layer, over TLS. HTTP/1.1 itself (parsing, framing, keep-alive, chunked
+bodies, HTTP/1.0 peers, ``Expect: 100-continue``) is h11's, a well-kept sans-IO library
+made for exactly this; what is written here is the gateway between h11's events and
+PEP 3333's ``environ`` / ``start_response`` / iterable, and the server's limits.
+
+Theory of operation, per connection:
+
+- *Reading a request.* Bytes go to h11; its events build the request. Limits answer with
+  the status RFC 9110 names and then close (RFC 9112 §9.6: a server "SHOULD send" the
+  response before closing): a request line whose target is longer than ``MAX_TARGET_BYTES``
+  gets 414, a header block past ``MAX_HEADER_BYTES`` gets 431 (RFC 6585 §5), a body past
+  ``MAX_BODY_BYTES`` gets 413 (declared or, when chunked, as it arrives), a malformed
+  message 400, and a request still incomplete ``REQUEST_DEADLINE_S`` after its first byte
+  gets 408 when its next bytes come (a silent one is closed by the runner's idle timeout).
+- *Pipelining, bounded.* While a response is in progress the gateway does not want input,
+  so the runner stops reading: pipelined requests wait in the kernel, not in our memory,
+  and are answered in order (h11 pauses at each request boundary).
+- *Running the application.* On a runner that serves many connections from one thread (its
+  traits say ``event_loop``) the application runs in a bounded worker pool and its response
+  parts come back through the connection's waker; elsewhere (a thread or a process per
+  connection) it runs inline on the connection's own thread. Either way the body is pulled
+  lazily: a generator body is advanced only as the socket drains (inline), or through a
+  bounded queue that blocks the worker (pool).
+- *The response.* h11 frames it: the application's Content-Length, else chunked for an
+  HTTP/1.1 peer, else a close-delimited body for HTTP/1.0. RFC 9110 §9.3.2: "The server
+  MUST NOT send content in the response" to HEAD; the gateway drops the body of a HEAD
+  response (still iterating and closing the application's iterable). Hop-by-hop headers
+  from an application are dropped (PEP 3333: applications "must not" send them).
+- *Cleanup.* PEP 3333: "If the iterable returned by the application has a close() method,
+  the server or gateway must call that method upon completion of the current request,
+  whether the request was completed normally, or terminated early due to an application
+  error during iteration or an early disconnect of the browser." Done in the producer's
+  ``finally``, which ``connection_lost`` reaches too.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http
+import io
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, Callable, Iterable, Iterator, Union
+from urllib.parse import unquote_to_bytes
+
+import h11
+
+from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
+
+log = logging.getLogger("wirecheck.http")
+
+WsgiApplication = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+# RFC 9112 §3: "It is RECOMMENDED that all HTTP senders and recipients support, at a minimum,
+# request-line lengths of 8000 octets." A target past this gets 414.
+MAX_TARGET_BYTES = 8192
+# The header block (request line and fields): common servers allow 8-16 KiB (nginx 8 KiB per
+# line, gunicorn 8190 per field and 100 fields). Past this: 431.
+MAX_HEADER_BYTES = 16384
+# A REST or XML-RPC request body this large is a mistake or an attack: 413 past it.
+MAX_BODY_BYTES = 8 << 20
+# h11 refuses to buffer an incomplete event beyond this; set above MAX_HEADER_BYTES so that
+# our own checks, with their precise statuses, speak first.
+H11_BUFFER_BYTES = 4 * MAX_HEADER_BYTES
+# A request whose first byte came this long ago and that is still incomplete gets 408
+# (Apache's RequestReadTimeout default allows 20-40 s for headers).
+REQUEST_DEADLINE_S = 30.0
+# Worker threads per process for the event-loop runners: bounded, so a flood of slow
+# requests queues instead of spawning threads without end.
+WORKER_THREADS = 16
+# Response parts a pool worker may queue ahead of the socket before it blocks.
+QUEUED_PARTS = 16
+
+# RFC 9110 §7.6.1: hop-by-hop fields, which PEP 3333 forbids applications to send.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade"}
+)
+
+
+# --- the response, as parts a producer hands to the connection -----------------------------
+
+
+@dataclass(frozen=True)
+class _Start:
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class _Body:
+    data: bytes
+
+
+class _End:
+    pass
+
+
+class _Abort:
+    """The application failed after its headers were sent: the only honest end is a close."""
+
+
+Part = Union[_Start, _Body, _End, _Abort]
+END, ABORT = _End(), _Abort()
+
+
+def _status_part(status: str, headers: list[tuple[str, str]]) -> _Start:
+    code_text, _, reason = status.partition(" ")
+    fields = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers
+        if name.lower() not in HOP_BY_HOP
+    ]
+    return _Start(int(code_text), reason.encode("latin-1"), fields)
+
+
+def _plain_response(status: int, message: str) -> list[Part]:
+    body = f"{status} {http.HTTPStatus(status).phrase}: {message}\n".encode("utf-8", "replace")
+    headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Content-Length", b"%d" % len(body))]
+    return [_Start(status, http.HTTPStatus(status).phrase.encode(), headers), _Body(body), END]
+
+
+def produce_response(application: WsgiApplication, environ: dict) -> Iterator[Part]:
+    """Run ``application`` per PEP 3333 and yield the response as parts, lazily.
+
+    Headers are yielded with the first non-empty body chunk (or at the end): PEP 3333 lets an
+    application call ``start_response`` again with ``exc_info`` until then. An exception
+    before that becomes a 500; after it, an abort. The iterable's ``close()`` is called in
+    every case, including when the consumer stops early (``GeneratorExit``).
+    """
+    started: list[_Start] = []
+    headers_sent = False
+    written: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        if not started:
+            raise AssertionError("write() before start_response()")
+        written.append(bytes(data))
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+        if exc_info is not None:
+            try:
+                if headers_sent:
+                    # PEP 3333: "if exc_info is provided, and the HTTP headers have already been
+                    # sent, start_response must raise an error, and should re-raise using the
+                    # exc_info tuple."
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif started:
+            raise AssertionError("start_response() called twice without exc_info")
+        if type(status) is not str or not all(type(n) is str and type(v) is str for n, v in headers):
+            raise TypeError("PEP 3333: status and headers must be native strings")
+        started[:] = [_status_part(status, headers)]
+        return write
+
+    result: Iterable[bytes] | None = None
+    try:
+        result = application(environ, start_response)
+        for chunk in _with_written(result, written):
+            if not chunk:
+                continue
+            if not headers_sent:
+                if not started:
+                    raise AssertionError("the application returned a body before start_response()")
+                headers_sent = True
+                yield started[0]
+            yield _Body(bytes(chunk))
+        if not headers_sent:
+            if not started:
+                raise AssertionError("the application never called start_response()")
+            headers_sent = True
+            yield started[0]
+        yield END
+    except GeneratorExit:
+        raise
+    except Exception:
+        log.exception("the WSGI application failed")
+        if headers_sent:
+            yield ABORT
+        else:
+            yield from _plain_response(500, "the application failed")
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("the WSGI iterable's close() failed")
+
+
+def _with_written(result: Iterable[bytes], written: list[bytes]) -> Iterator[bytes]:
+    """The write() callable's output, in order, before each piece of the iterable's."""
+    yield from _drain(written)
+    for chunk in result:
+        yield from _drain(written)
+        yield chunk
+    yield from _drain(written)
+
+
+def _drain(written: list[bytes]) -> Iterator[bytes]:
+    while written:
+        yield written.pop(0)
+
+
+# --- where the application runs ---------------------------------------------------------
+
+
+class _InlineRun:
+    """The producer advanced on the connection's own thread, one part per pull."""
+
+    def __init__(self, parts: Iterator[Part]) -> None:
+        self._parts = parts
+
+    def next_part(self) -> Part | None:
+        try:
+            return next(self._parts)
+        except StopIteration:
+            return None
+
+    def cancel(self) -> None:
+        self._parts.close()  # runs the producer's finally: the iterable's close()
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def _worker_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's worker pool, made on first use (a pool made before fork() is dead)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, "wsgi-worker"))
+        return _pool[1]
+
+
+class _PooledRun:
+    """The producer run by a pool worker into a bounded queue; each part wakes the runner."""
+
+    def __init__(self, parts: Iterator[Part], wake: Callable[[], None]) -> None:
+        self._queue: queue.Queue[Part] = queue.Queue(QUEUED_PARTS)
+        self._cancelled = threading.Event()
+        self._wake = wake
+        _worker_pool().submit(self._work, parts)
+
+    def _work(self, parts: Iterator[Part]) -> None:
+        try:
+            for part in parts:
+                while not self._cancelled.is_set():
+                    try:
+                        self._queue.put(part, timeout=0.5)  # blocks while the socket lags
+                        break
+                    except queue.Full:
+                        continue
+                if self._cancelled.is_set():
+                    return
+                self._wake()
+        finally:
+            parts.close()
+
+    def next_part(self) -> Part | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+# --- the gateway ------------------------------------------------------------------------
+
+
+class WsgiGatewayProtocol:
+    """One HTTP/1.1 connection carrying a WSGI application.
+
+    Args:
+        application: the WSGI application.
+        clock: Unix time, for the request deadline.
+    """
+
+    def __init__(self, application: WsgiApplication, clock: Callable[[], float] = time.time) -> None:
+        self._application = application
+        self._clock = clock
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=H11_BUFFER_BYTES)
+        self._output = OutputQueue()
+        self._context: ConnectionContext | None = None
+        self._wake: Callable[[], None] | None = None
+        self._request: h11.Request | None = None
+        self._body = bytearray()
+        self._request_started: float | None = None
+        self._run: _InlineRun | _PooledRun | None = None
+        self._response_is_head = False
+        self._closing = False
+
+    # --- what the runner asks -----------------------------------------------------------
+
+    @property
+    def wants_input(self) -> bool:
+        return self._run is None and not self._closing and self._h11.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    @property
+    def wants_close(self) -> bool:
+        return self._run is None and (
+            self._closing or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+        )
+
+    def connection_made(self, context: ConnectionContext) -> None:
+        self._context = context
+        if context.runner.event_loop:
+            self._wake = context.make_waker()
+
+    def data_received(self, data: bytes) -> None:
+        if self._request_started is None and self._h11.their_state is h11.IDLE:
+            self._request_started = self._clock()
+        self._h11.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> None:
+        self._h11.receive_data(b"")
+        self._process()
+
+    def pull_output(self, max_bytes: int) -> Chunk:
+        while self._run is not None and self._output.pending_bytes < max_bytes:
+            part = self._run.next_part()
+            if part is None:
+                break
+            self._send_part(part)
+        return self._output.pull(max_bytes)
+
+    def connection_lost(self) -> None:
+        if self._run is not None:
+            self._run.cancel()
+            self._run = None
+
+    # --- requests -------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        while self._run is None and not self._closing:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._refuse(exc.error_status_hint, str(exc))
+                return
+            if event is h11.NEED_DATA:
+                self._check_deadline()
+                return
+            if event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._begin(event)
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > MAX_BODY_BYTES:
+                    self._refuse(413, f"the body passed {MAX_BODY_BYTES} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                self._start_application()
+            elif isinstance(event, h11.ConnectionClosed):
+                self._closing = True
+
+    def _begin(self, request: h11.Request) -> None:
+        self._request = request
+        self._body = bytearray()
+        if len(request.target) > MAX_TARGET_BYTES:
+            self._refuse(414, f"the target is {len(request.target)} bytes; the limit is {MAX_TARGET_BYTES}")
+            return
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in request.headers)
+        if header_bytes > MAX_HEADER_BYTES:
+            self._refuse(431, f"the header fields are {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}")
+            return
+        declared = _header(request, b"content-length")
+        if declared is not None and int(declared) > MAX_BODY_BYTES:
+            self._refuse(413, f"a body of {int(declared)} bytes was declared; the limit is {MAX_BODY_BYTES}")
+            return
+        if self._h11.they_are_waiting_for_100_continue:
+            self._output.append(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+
+    def _check_deadline(self) -> None:
+        started = self._request_started
+        if started is not None and self._clock() - started > REQUEST_DEADLINE_S:
+            self._refuse(408, f"the request was not complete {REQUEST_DEADLINE_S:g} s after its first byte")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` and close: the connection's framing can no longer be trusted."""
+        log.debug("refusing a request: %d %s", status, message)
+        self._closing = True
+        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return  # a response is already under way; closing is all that is left
+        for part in _plain_response(status, message):
+            self._send_part(part, close=True)
+
+    def _start_application(self) -> None:
+        assert self._request is not None and self._context is not None
+        environ = build_environ(self._request, bytes(self._body), self._context)
+        self._response_is_head = self._request.method == b"HEAD"
+        parts = produce_response(self._application, environ)
+        self._run = _PooledRun(parts, self._wake) if self._wake is not None else _InlineRun(parts)
+        self._request_started = None
+
+    # --- responses ------------------------------------------------------------------------
+
+    def _send_part(self, part: Part, *, close: bool = False) -> None:
+        try:
+            if isinstance(part, _Start):
+                # RFC 9110 §6.6.1: "An origin server with a clock (as defined in Section 5.6.7)
+                # MUST generate a Date header field in all 2xx (Successful) responses to
+                # requests for which the server is the origin (and MAY do so elsewhere)."
+                headers = [(b"Date", formatdate(self._clock(), usegmt=True).encode("ascii"))]
+                headers += [field for field in part.headers if field[0].lower() != b"date"]
+                headers += [(b"Connection", b"close")] if close else []
+                self._output.append(self._h11.send(h11.Response(status_code=part.status, headers=headers, reason=part.reason)))
+            elif isinstance(part, _Body):
+                if not self._response_is_head:
+                    self._output.append(self._h11.send(h11.Data(data=part.data)))
+            elif part is END:
+                self._output.append(self._h11.send(h11.EndOfMessage()))
+                self._finish_exchange()
+            else:  # ABORT
+                self._closing = True
+                self._finish_exchange()
+        except h11.LocalProtocolError as exc:  # e.g. more body than the declared Content-Length
+            log.warning("the response broke HTTP/1.1 framing (%s): closing the connection", exc)
+            self._closing = True
+            self._finish_exchange()
+
+    def _finish_exchange(self) -> None:
+        if self._run is not None:
+            self._run.cancel()
+            self._run = None
+        self._response_is_head = False
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            self._process()  # a pipelined request may already be buffered
+
+
+def _header(request: h11.Request, name: bytes) -> bytes | None:
+    for field, value in request.headers:
+        if field == name:
+            return value
+    return None
+
+
+def build_environ(request: h11.Request, body: bytes, context: ConnectionContext) -> dict[str, Any]:
+    """The PEP 3333 environ for ``request``.
+
+    PATH_INFO is the %-decoded path as "bytes as str" (latin-1), as PEP 3333 asks of a
+    native-string environ; QUERY_STRING is left raw. Header fields become ``HTTP_*`` with
+    repeated fields joined by ", " (RFC 9110 §5.3); fields with an underscore are dropped, so
+    that ``X_Foo`` cannot pass itself off as ``X-Foo`` (both would be ``HTTP_X_FOO``).
+    Content-Type and Content-Length become CONTENT_TYPE and CONTENT_LENGTH, never HTTP_*.
+    """
+    target = request.target
+    if target.startswith((b"http://", b"https://")):  # absolute-form: keep the path
+        target = b"/" + target.split(b"/", 3)[3] if target.count(b"/") >= 3 else b"/"
+    path, _, query = target.partition(b"?")
+    local_host, local_port = context.local[:2]
+    peer_host, peer_port = context.peer[:2]
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method.decode("ascii"),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "SERVER_NAME": str(local_host),
+        "SERVER_PORT": str(local_port),
+        "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
+        "REMOTE_ADDR": str(peer_host),
+        "REMOTE_PORT": str(peer_port),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https" if context.tls is not None else "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": context.runner.multithread or context.runner.event_loop,
+        "wsgi.multiprocess": context.runner.multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    for name, value in request.headers:
+        if b"_" in name:
+            continue
+        text = value.decode("latin-1")
+        if name == b"content-type":
+            environ["CONTENT_TYPE"] = text
+        elif name == b"content-length":
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            environ[key] = f"{environ[key]}, {text}" if key in environ else text
+    if "CONTENT_LENGTH" not in environ and body:
+        environ["CONTENT_LENGTH"] = str(len(body))  # a chunked body, delivered whole
+    return environ
