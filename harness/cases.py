@@ -274,7 +274,8 @@ def select_targets(
 
     Args:
         services: --service values; empty means every service.
-        runners: --runner values; empty means every runner carrying the service.
+        runners: --runner values; empty means every reference runner carrying the service
+            (a runner judged as a finding, such as wsgiref, only when named).
         target_options: --target values. If any is given, only those services run, only
             against those servers, and nothing is launched.
 
@@ -303,7 +304,11 @@ def select_targets(
     for name, service in SERVICES.items():
         if name not in wanted:
             continue
-        carried = [runner for runner in runners_for(*service.kind.carried_by) if not runners or runner in runners]
+        carried = [
+            runner
+            for runner in runners_for(*service.kind.carried_by)
+            if (runner in runners if runners else RUNNERS[runner].reference)
+        ]
         if carried:
             selected[name] = [Target(name, runner=runner) for runner in carried]
     return selected

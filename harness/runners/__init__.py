@@ -79,6 +79,10 @@ class RunnerEntry:
         traits: what protocols and suites may rely on (one client at a time, threads,
             processes, an event loop).
         needs: the optional distribution it imports, for the error message.
+        reference: one of our reference implementations, judged by ``pytest suites/`` by
+            default and expected to pass. False for a runner that is the chapter's stdlib
+            server (wsgiref): it is judged like a third-party server, only when named with
+            ``--runner``, and its verdicts are findings.
     """
 
     name: str
@@ -86,6 +90,7 @@ class RunnerEntry:
     classes: dict[str, str]
     traits: RunnerTraits
     needs: str | None = None
+    reference: bool = True
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -165,6 +170,7 @@ RUNNERS: dict[str, RunnerEntry] = {
             "harness.runners.wsgiref_server",
             {WSGI: "WsgirefRunner"},
             _traits("wsgiref", one_client_at_a_time=True),
+            reference=False,
         ),
     )
 }
