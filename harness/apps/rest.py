@@ -131,3 +131,8 @@ class RestApplication:
                 start_response, "405 Method Not Allowed", TEXT_TYPE, b"Method Not Allowed\n", ("Allow", ", ".join(allowed))
             )
         return handler(environ, start_response)
+
+
+# For WSGI servers that import an application by name (gunicorn harness.apps.rest:application,
+# waitress-serve, uwsgi --module): the application on the real clock.
+application = RestApplication()
