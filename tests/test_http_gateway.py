@@ -1,0 +1,269 @@
+"""The HTTP/1.1 gateway, sans-IO: requests fed whole, a byte at a time and pipelined; limits;
+PEP 3333's environ and start_response; the worker pool's wake path; cleanup on disconnect."""
+
+from __future__ import annotations
+
+import sys
+
+import h11
+import pytest
+
+from harness.protocols.base import RunnerTraits
+from harness.protocols.http_gateway import (
+    MAX_BODY_BYTES,
+    MAX_TARGET_BYTES,
+    REQUEST_DEADLINE_S,
+    WsgiGatewayProtocol,
+)
+from tests.sansio import Drive
+
+GET = b"GET /hello?name=x HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def echo_environ_app(environ, start_response):
+    """Answers with the request's method, path and body, and its Content-Length."""
+    body = b"%s %s %s" % (
+        environ["REQUEST_METHOD"].encode(),
+        environ["PATH_INFO"].encode("latin-1"),
+        environ["wsgi.input"].read(),
+    )
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def started(app=echo_environ_app, clock=lambda: 0.0, traits: RunnerTraits | None = None) -> Drive:
+    drive = Drive(WsgiGatewayProtocol(app, clock), max_bytes=1000)
+    facts = {"runner": traits} if traits else {}
+    assert drive.start(**facts) == b""
+    return drive
+
+
+def responses(data: bytes, method: str = "GET") -> list[tuple[int, dict[bytes, bytes], bytes]]:
+    """Parse every response in ``data`` with h11, as a client that sent GETs would."""
+    parsed = []
+    while data:
+        client = h11.Connection(h11.CLIENT)
+        client.send(h11.Request(method=method, target="/", headers=[("Host", "t")]))
+        client.send(h11.EndOfMessage())
+        client.receive_data(data)
+        status, headers, body = None, {}, b""
+        while True:
+            event = client.next_event()
+            if isinstance(event, h11.Response):
+                status, headers = event.status_code, dict(event.headers)
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif event is h11.NEED_DATA:
+                client.receive_data(b"")
+            elif isinstance(event, h11.InformationalResponse):
+                continue
+        parsed.append((status, headers, body))
+        data = client.trailing_data[0]
+    return parsed
+
+
+def test_a_request_fed_whole_is_answered() -> None:
+    drive = started()
+    [(status, headers, body)] = responses(drive.feed(GET))
+    assert status == 200 and body == b"GET /hello " and headers[b"content-length"] == b"11"
+    assert b"date" in headers  # RFC 9110 6.6.1
+
+
+def test_a_request_fed_a_byte_at_a_time_is_answered_once_complete() -> None:
+    drive = started()
+    out = b"".join(drive.feed(bytes([byte])) for byte in GET)
+    assert [status for status, _, _ in responses(out)] == [200]
+
+
+def test_pipelined_requests_with_trailing_data_are_answered_in_order() -> None:
+    drive = started()
+    second = b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+    out = drive.feed(GET + second + b"GET /c HTTP/1.1\r\nHo")  # the third is incomplete
+    assert [body for _, _, body in responses(out)] == [b"GET /hello ", b"POST /b abc"]
+    out = drive.feed(b"st: t\r\n\r\n")
+    assert [body for _, _, body in responses(out)] == [b"GET /c "]
+
+
+def test_input_is_paused_while_a_response_is_unsent() -> None:
+    drive = started()
+    protocol = drive.protocol
+    protocol.data_received(GET)
+    assert not protocol.wants_input  # answering: pipelined requests wait in the kernel
+    drive.pull_all()
+    assert protocol.wants_input
+
+
+def test_head_is_answered_without_content() -> None:
+    drive = started()
+    out = drive.feed(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert out.endswith(b"\r\n\r\n") and b"Content-Length: 8" in out  # GET's length, no content
+
+
+def test_http10_gets_no_chunking_and_a_close() -> None:
+    def unframed(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"b"]
+
+    drive = started(unframed)
+    out = drive.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"transfer-encoding" not in out.lower() and out.endswith(b"\r\n\r\nab")
+    assert drive.protocol.wants_close
+
+
+def test_http11_unframed_response_is_chunked_and_kept_alive() -> None:
+    def unframed(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"b"]
+
+    drive = started(unframed)
+    out = drive.feed(GET)
+    assert b"Transfer-Encoding: chunked" in out and out.endswith(b"0\r\n\r\n")
+    assert not drive.protocol.wants_close
+
+
+def test_chunked_request_body_reaches_the_application_whole() -> None:
+    drive = started()
+    out = drive.feed(b"POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert responses(out)[0][2] == b"POST /p abcde"
+
+
+def test_expect_100_continue_is_answered_before_the_body() -> None:
+    drive = started()
+    out = drive.feed(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 100 ")
+    assert responses(drive.feed(b"ok"))[0][2] == b"POST /p ok"
+
+
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /" + b"a" * (MAX_TARGET_BYTES + 1) + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1), 413),
+        (b"GET / HTTP/1.1 EXTRA\r\n\r\n", 400),
+        (b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 400),  # a TLS ClientHello on a plaintext port
+    ],
+)
+def test_limits_are_answered_with_their_status_then_close(request_bytes: bytes, status: int) -> None:
+    drive = started()
+    out = drive.feed(request_bytes)
+    assert out.startswith(b"HTTP/1.1 %d " % status)
+    assert b"Connection: close" in out and drive.protocol.wants_close
+
+
+def test_a_chunked_body_past_the_limit_is_413() -> None:
+    drive = started()
+    drive.feed(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n" % (1 << 20) + b"a" * (1 << 20) + b"\r\n"
+    out = b""
+    for _ in range(MAX_BODY_BYTES // (1 << 20) + 1):
+        out += drive.feed(chunk)
+    assert out.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_request_still_incomplete_past_the_deadline_is_408() -> None:
+    now = [0.0]
+    drive = started(clock=lambda: now[0])
+    assert drive.feed(b"GET / HTTP/1.1\r\n") == b""
+    now[0] = REQUEST_DEADLINE_S + 1
+    assert drive.feed(b"X-Slow: 1\r\n").startswith(b"HTTP/1.1 408 ")
+
+
+def test_environ_follows_pep_3333() -> None:
+    seen = {}
+
+    def recorder(environ, start_response):
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    drive = started(recorder, traits=RunnerTraits("t", multithread=True))
+    drive.feed(
+        b"POST /a%2Fb/%C3%A9?x=%20y HTTP/1.1\r\nHost: h\r\nX-Dup: 1\r\nX-Dup: 2\r\nX_Dup: evil\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    assert seen["PATH_INFO"] == "/a/b/\xc3\xa9"  # %-decoded, bytes as latin-1 str
+    assert seen["QUERY_STRING"] == "x=%20y"  # raw
+    assert seen["HTTP_X_DUP"] == "1, 2"  # joined; the underscore field was dropped
+    assert seen["CONTENT_TYPE"] == "text/plain" and seen["CONTENT_LENGTH"] == "2"
+    assert "HTTP_CONTENT_TYPE" not in seen and "HTTP_CONTENT_LENGTH" not in seen
+    assert seen["SERVER_PORT"] == "7" and type(seen["SERVER_PORT"]) is str
+    assert seen["wsgi.version"] == (1, 0) and seen["wsgi.url_scheme"] == "http"
+    assert seen["wsgi.multithread"] is True and seen["wsgi.multiprocess"] is False
+    assert seen["SERVER_PROTOCOL"] == "HTTP/1.1" and seen["REQUEST_METHOD"] == "POST"
+
+
+class ClosingBody:
+    """An iterable that records close(), as PEP 3333 requires servers to call it."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self):
+        self.closed = True
+
+
+def test_close_is_called_after_the_response_and_on_a_disconnect_mid_response() -> None:
+    bodies = []
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        bodies.append(ClosingBody([b"x" * 1000] * 10))
+        return bodies[-1]
+
+    drive = started(app)
+    drive.feed(GET)
+    assert bodies[0].closed
+    protocol = drive.protocol
+    protocol.data_received(GET)
+    protocol.pull_output(100)  # the client goes away after a first piece
+    assert not bodies[1].closed
+    protocol.connection_lost()
+    assert bodies[1].closed
+
+
+def test_write_callable_output_comes_before_the_iterable() -> None:
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"first ")
+        return [b"second"]
+
+    assert responses(started(app).feed(GET))[0][2] == b"first second"
+
+
+def test_an_exception_before_the_headers_is_a_500_and_after_them_a_close() -> None:
+    def fails_early(environ, start_response):
+        raise RuntimeError("boom")
+
+    assert responses(started(fails_early).feed(GET))[0][0] == 500
+
+    def fails_late(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"partial"
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            # PEP 3333: with the headers sent, start_response must re-raise exc_info.
+            start_response("500 Oops", [], sys.exc_info())
+
+    drive = started(fails_late)
+    out = drive.feed(GET)
+    assert b"partial" in out and drive.protocol.wants_close
+
+
+def test_on_an_event_loop_the_application_runs_in_the_pool_and_wakes_the_runner() -> None:
+    drive = started(traits=RunnerTraits("loop", event_loop=True))
+    first = drive.feed(GET)  # the worker may or may not have answered yet
+    assert drive.woken.wait(10)
+    out = first + drive.pull_all()
+    while not out.endswith(b"GET /hello "):
+        drive.woken.clear()
+        assert drive.woken.wait(10)
+        out += drive.pull_all()
+    assert responses(out)[0][2] == b"GET /hello "
