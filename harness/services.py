@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Union
 
 from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.loadgen.profile import LoadProfile
+from harness.apps import wsgi_probe
 from harness.apps.rest import RestApplication
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
@@ -336,6 +337,14 @@ SERVICES: dict[str, Service] = {
             "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
             options=(CLOCK_TOLERANCE,),
             application_factory=lambda config: RestApplication(config.clock),
+        ),
+        Service(
+            "wsgi",
+            ServiceKind.WSGI_APPLICATION,
+            None,
+            "PEP 3333",
+            "a probe application reporting what the WSGI server handed it",
+            application_factory=lambda config: wsgi_probe.application,
         ),
     )
 }
