@@ -413,10 +413,7 @@ class WsgiGatewayProtocol:
     def _send_part(self, part: Part, *, close: bool = False) -> None:
         try:
             if isinstance(part, _Start):
-                # RFC 9110 §6.6.1: "An origin server with a clock (as defined in Section 5.6.7)
-                # MUST generate a Date header field in all 2xx (Successful) responses to
-                # requests for which the server is the origin (and MAY do so elsewhere)."
-                headers = [(b"Date", formatdate(self._clock(), usegmt=True).encode("ascii"))]
+                headers = self._server_headers()
                 headers += [field for field in part.headers if field[0].lower() != b"date"]
                 headers += [(b"Connection", b"close")] if close else []
                 self._output.append(self._h11.send(h11.Response(status_code=part.status, headers=headers, reason=part.reason)))
@@ -433,6 +430,15 @@ class WsgiGatewayProtocol:
             log.warning("the response broke HTTP/1.1 framing (%s): closing the connection", exc)
             self._closing = True
             self._finish_exchange()
+
+    def _server_headers(self) -> list[tuple[bytes, bytes]]:
+        """Headers the gateway adds to every response.
+
+        RFC 9110 §6.6.1: "An origin server with a clock (as defined in Section 5.6.7) MUST
+        generate a Date header field in all 2xx (Successful) responses to requests for which
+        the server is the origin (and MAY do so elsewhere)."
+        """
+        return [(b"Date", formatdate(self._clock(), usegmt=True).encode("ascii"))]
 
     def _finish_exchange(self) -> None:
         if self._run is not None:
