@@ -14,12 +14,13 @@ Service names are a stable contract (../shared/DESIGN.md).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
 from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.loadgen.profile import LoadProfile
-from harness.apps import wsgi_probe
+from harness.apps import wsgi_probe, xmlrpc_service
 from harness.apps.rest import RestApplication
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
@@ -39,6 +40,7 @@ class ServiceKind(enum.Enum):
     BYTE_STREAM = "stream"  # one protocol object per connection, TCP (or TLS over TCP)
     DATAGRAM = "datagram"  # one protocol object per server, UDP
     WSGI_APPLICATION = "wsgi"  # a WSGI application: through the HTTP gateway, or a WSGI server
+    XMLRPC_APPLICATION = "xmlrpc"  # an XML-RPC dispatcher that is also a WSGI application
 
     @property
     def transport(self) -> str:
@@ -51,7 +53,13 @@ class ServiceKind(enum.Enum):
         application rides any stream runner through the HTTP gateway, and WSGI servers."""
         if self is ServiceKind.WSGI_APPLICATION:
             return ("stream", "wsgi")
+        if self is ServiceKind.XMLRPC_APPLICATION:
+            return ("stream", "wsgi", "xmlrpc")
         return (self.value,)
+
+    @property
+    def is_wsgi_application(self) -> bool:
+        return self in (ServiceKind.WSGI_APPLICATION, ServiceKind.XMLRPC_APPLICATION)
 
 
 ProtocolFactory = Callable[[ServiceConfig], Union[StreamProtocol, DatagramProtocol]]
@@ -120,7 +128,7 @@ class Service:
         name: the contract name, e.g. the RFC 862 TCP echo's.
         kind: byte stream, datagram or WSGI application.
         protocol_factory: makes a fresh protocol object from the service's configuration
-            (for a WSGI application: the HTTP gateway carrying a fresh application).
+            (None for a WSGI application: see :meth:`connection_factory`).
         spec: where the normative text lives (an RFC, or a SPEC.md under suites/).
         summary: one line for ``wirecheck list --table``.
         options: the service's typed options.
@@ -138,17 +146,24 @@ class Service:
     application_factory: ApplicationFactory | None = None
 
     def __post_init__(self) -> None:
-        if self.kind is ServiceKind.WSGI_APPLICATION:
-            if self.application_factory is None:
-                raise ValueError(f"service {self.name}: a WSGI application needs an application_factory")
-            make_application = self.application_factory
-            object.__setattr__(
-                self,
-                "protocol_factory",
-                lambda config: WsgiGatewayProtocol(make_application(config), config.clock),
-            )
-        elif self.protocol_factory is None:
+        if self.kind.is_wsgi_application and self.application_factory is None:
+            raise ValueError(f"service {self.name}: a WSGI application needs an application_factory")
+        if not self.kind.is_wsgi_application and self.protocol_factory is None:
             raise ValueError(f"service {self.name}: a protocol_factory is required")
+
+    def connection_factory(self, config: ServiceConfig) -> Callable[[], Union[StreamProtocol, DatagramProtocol]]:
+        """What a stream or datagram runner is handed: fresh protocols for one server.
+
+        A WSGI application is made once here, in the serving process before any runner
+        forks, and shared by every connection's HTTP gateway: an application's state (the
+        key-value store) belongs to the server, not to a connection.
+        """
+        if self.kind.is_wsgi_application:
+            assert self.application_factory is not None
+            application = self.application_factory(config)
+            return lambda: WsgiGatewayProtocol(application, config.clock)
+        assert self.protocol_factory is not None
+        return functools.partial(self.protocol_factory, config)
 
     @property
     def transport(self) -> str:
@@ -345,6 +360,22 @@ SERVICES: dict[str, Service] = {
             "PEP 3333",
             "a probe application reporting what the WSGI server handed it",
             application_factory=lambda config: wsgi_probe.application,
+        ),
+        Service(
+            "xmlrpc-kv",
+            ServiceKind.XMLRPC_APPLICATION,
+            None,
+            "suites/xmlrpc_kv/SPEC.md",
+            "the chapter's KeyValueServer over XML-RPC: set, get, delete, exists, keys",
+            application_factory=lambda config: xmlrpc_service.key_value_application(),
+        ),
+        Service(
+            "xmlrpc-validator1",
+            ServiceKind.XMLRPC_APPLICATION,
+            None,
+            "XML-RPC specification; UserLand validator1",
+            "the eight validator1 methods every XML-RPC implementation was checked against",
+            application_factory=lambda config: xmlrpc_service.validator1_application(),
         ),
     )
 }

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable, TextIO
 
 from harness.protocols.base import ServiceConfig
-from harness.runners import STREAM, WSGI, get_runner_entry, kind_to_carry, load_runner
+from harness.runners import STREAM, WSGI, XMLRPC, get_runner_entry, kind_to_carry, load_runner
 from harness.runners.base import RunnerOptions, format_address, open_listener
 from harness.services import Service
 
@@ -29,7 +29,7 @@ def protocol_factory_for(
     service: Service, config: ServiceConfig, tls_context: ssl.SSLContext | None = None
 ) -> Callable[[], Any]:
     """What a runner is handed: a no-argument factory of configured (and TLS-wrapped) protocols."""
-    factory = functools.partial(service.protocol_factory, config)
+    factory = service.connection_factory(config)
     if tls_context is None:
         return factory
     from harness.protocols.tls import TlsServerProtocol  # only TLS servers pay for the import
@@ -75,7 +75,7 @@ def serve_until_signalled(
             f"TLS is a layer over byte streams; {service.name} on runner {runner_name} is carried "
             f"as {kind}"
         )
-    if kind == WSGI:
+    if kind in (WSGI, XMLRPC):
         assert service.application_factory is not None
         factory: Callable[[], Any] = functools.partial(service.application_factory, config)
     else:

@@ -65,6 +65,7 @@ from harness.runners.base import Runner
 STREAM = "stream"
 DATAGRAM = "datagram"
 WSGI = "wsgi"
+XMLRPC = "xmlrpc"
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ RUNNERS: dict[str, RunnerEntry] = {
             {WSGI: "WsgirefRunner"},
             _traits("wsgiref", one_client_at_a_time=True),
             reference=False,
+        ),
+        RunnerEntry(
+            "stdlib-xmlrpc",
+            "harness.runners.stdlib_xmlrpc",
+            {XMLRPC: "StdlibXmlRpcRunner"},
+            _traits("stdlib-xmlrpc", one_client_at_a_time=True),
         ),
     )
 }
