@@ -35,9 +35,15 @@ Theory of operation, one run:
 
    Each is the ratio of the medians, shown with its spread: the min-max of the per-repetition
    ratios (repetition i of one side over repetition i of the other) and each side's min-max.
-   Server CPU per reply (from /proc at the window's edges) is shown beside the rates: when the
-   client saturates its core (``generator-bound``, flagged), the rate hides a costlier server
-   and the CPU per reply still shows it.
+   Server CPU per reply (from /proc at the window's edges) is shown beside the rates, and
+   turned into a second ratio, replies per server CPU second (new/old, TLS/plain): the rate
+   each side would reach with a whole core. On a shared machine the rate depends on how much
+   of the core other processes left the server, which changes from one measurement to the
+   next; the CPU per reply changes much less. So each measurement also records the share of
+   the server's core that other processes used meanwhile (``/proc/stat``'s line for that core
+   minus the server's own CPU), and the report shows it per row. When the client saturates
+   its core (``generator-bound``, flagged), the rate hides a costlier server; the CPU per reply
+   still shows it.
 
 Outputs (``--out``): ``core-benchmark.json`` (every measurement and every summary) and
 ``core-benchmark.md`` (the table and the verdict). Exit status 0 when the run completed
@@ -65,7 +71,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from harness.compare import GENERATOR_BOUND_CPU_CORES, GENERATOR_CORE, SERVER_CORE, stop_server
 from harness.launch import LaunchError, RunningServer, launch_command
@@ -256,6 +262,10 @@ class Measurement:
         client_cpu_cores, server_cpu_cores: CPU used over the window, in cores.
         server_cpu_us_per_reply: the server's CPU per reply, microseconds.
         generator_bound: the client used at least GENERATOR_BOUND_CPU_CORES of its core.
+        server_core_others_share: the share of the server's core that other processes used
+            while the client ran (busy time of that core minus the server's own CPU): on a
+            shared machine, the part of the core the server did not get.
+        server_core_steal_share: the share of the server's core the hypervisor gave elsewhere.
         harness_file: the ``harness/__init__.py`` the server imported.
         error: why there is no rate.
     """
@@ -272,6 +282,8 @@ class Measurement:
     server_cpu_cores: float | None = None
     server_cpu_us_per_reply: float | None = None
     generator_bound: bool = False
+    server_core_others_share: float | None = None
+    server_core_steal_share: float | None = None
     harness_file: str | None = None
     server_command: list[str] = field(default_factory=list)
     client_command: list[str] = field(default_factory=list)
@@ -386,6 +398,41 @@ def run_client(command: list[str], settings: Settings) -> dict:
         raise BenchmarkError(f"load client printed no JSON: {lines[-1][:200]!r}") from None
 
 
+@dataclass(frozen=True)
+class ServerCoreSample:
+    """The server core's busy and stolen CPU seconds so far, and the server tree's own."""
+
+    moment: float
+    core_busy_seconds: float
+    core_steal_seconds: float
+    server_cpu_seconds: float
+
+
+def _server_core_sample(server_pid: int, pinned: bool) -> ServerCoreSample | None:
+    """Read ``/proc/stat``'s line for the server core and the server tree's CPU, now.
+
+    Busy is user + nice + system: the time processes ran there (interrupt and softirq time,
+    much of it our own loopback traffic, is left out). None when not pinned or not readable.
+    """
+    if not pinned:
+        return None
+    server_cpu = procstat.tree_cpu_seconds(server_pid)
+    try:
+        with open("/proc/stat", "rb") as stat_file:
+            lines = stat_file.read().splitlines()
+    except OSError:
+        return None
+    name = f"cpu{SERVER_CORE}".encode()
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] == name and server_cpu is not None:
+            values = [int(value) for value in fields[1:9]] + [0] * 8
+            user, nice, system, steal = values[0], values[1], values[2], values[7]
+            ticks = procstat.CLOCK_TICKS_PER_S
+            return ServerCoreSample(time.monotonic(), (user + nice + system) / ticks, steal / ticks, server_cpu)
+    return None
+
+
 def measure(tree: CodeTree, runner: str, kind: str, repetition: int, settings: Settings) -> Measurement:
     """One fresh server from ``tree`` and one client of ``kind``; never raises for the server's
     or the client's failure (it is recorded in ``error``), only for an interrupt."""
@@ -397,7 +444,14 @@ def measure(tree: CodeTree, runner: str, kind: str, repetition: int, settings: S
         record.server_command = server.argv
         record.harness_file = _imported_harness(server)
         record.client_command = client_command(kind, server, settings)
+        before = _server_core_sample(server.pid, settings.pinned)
         result = run_client(record.client_command, settings)
+        after = _server_core_sample(server.pid, settings.pinned)
+        if before is not None and after is not None:
+            seconds = after.moment - before.moment
+            server_cpu = after.server_cpu_seconds - before.server_cpu_seconds
+            record.server_core_others_share = max(0.0, after.core_busy_seconds - before.core_busy_seconds - server_cpu) / seconds
+            record.server_core_steal_share = (after.core_steal_seconds - before.core_steal_seconds) / seconds
         record.rps = float(result["rps"])
         record.replies = int(result["replies"])
         record.failures = int(result["failures"])
@@ -449,7 +503,12 @@ class RatioSummary:
         numerator_rps, denominator_rps: the per-repetition rates (None: not measured).
         ratio_of_medians: median(numerator) / median(denominator).
         repetition_ratio_min, repetition_ratio_max: spread of rep-i over rep-i ratios.
-        cost_ratio: median server CPU per reply, numerator over denominator (>1: costlier).
+        per_cpu_ratio: replies per server CPU second, numerator over denominator (the
+            median CPU per reply of the denominator over the numerator's): the ratio of the
+            rates the two would reach with a whole core each, which other load on a shared
+            machine disturbs far less than the rate itself.
+        others_share_max: the largest share of the server core other processes took during
+            any measurement of the pair.
     """
 
     numerator: str
@@ -467,9 +526,14 @@ class RatioSummary:
     repetition_ratio_max: float | None = None
     numerator_cpu_us_per_reply: float | None = None
     denominator_cpu_us_per_reply: float | None = None
-    cost_ratio: float | None = None
+    per_cpu_ratio: float | None = None
+    per_cpu_repetition_ratio_min: float | None = None
+    per_cpu_repetition_ratio_max: float | None = None
     generator_bound_repetitions: int = 0
-    failures: int = 0
+    numerator_failures: int = 0
+    denominator_failures: int = 0
+    others_share_median: float | None = None
+    others_share_max: float | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -504,20 +568,37 @@ def summarise(numerators: list[Measurement], denominators: list[Measurement], la
     if bottom_cost:
         summary.denominator_cpu_us_per_reply = statistics.median(bottom_cost)
     if top_cost and bottom_cost:
-        summary.cost_ratio = summary.numerator_cpu_us_per_reply / summary.denominator_cpu_us_per_reply
+        summary.per_cpu_ratio = summary.denominator_cpu_us_per_reply / summary.numerator_cpu_us_per_reply
+    paired_cpu = [by_rep_d[r].server_cpu_us_per_reply / by_rep_n[r].server_cpu_us_per_reply for r in repetitions
+                  if r in by_rep_n and r in by_rep_d and by_rep_n[r].server_cpu_us_per_reply
+                  and by_rep_d[r].server_cpu_us_per_reply]
+    if paired_cpu:
+        summary.per_cpu_repetition_ratio_min, summary.per_cpu_repetition_ratio_max = min(paired_cpu), max(paired_cpu)
     both = numerators + denominators
     summary.generator_bound_repetitions = sum(m.generator_bound for m in both)
-    summary.failures = sum(m.failures for m in both)
+    summary.numerator_failures = sum(m.failures for m in numerators)
+    summary.denominator_failures = sum(m.failures for m in denominators)
+    others = [m.server_core_others_share for m in both if m.server_core_others_share is not None]
+    if others:
+        summary.others_share_median, summary.others_share_max = statistics.median(others), max(others)
     summary.errors = [f"{m.side} {m.kind} rep {m.repetition}: {m.error}" for m in both if m.error]
     return summary
 
 
 @dataclass
 class RunnerResult:
+    """One runner's row.
+
+    Attributes:
+        goal_met: new/old req/s ratio of medians >= GOAL_RATIO (None: not measured).
+        per_cpu_goal_met: the same test on replies per server CPU second (None: not measured).
+    """
+
     runner: str
     new_over_old: RatioSummary
     tls_over_plain: RatioSummary
-    goal_met: bool | None  # None: not measured
+    goal_met: bool | None
+    per_cpu_goal_met: bool | None
 
 
 def summarise_runner(runner: str, measurements: list[Measurement]) -> RunnerResult:
@@ -527,7 +608,8 @@ def summarise_runner(runner: str, measurements: list[Measurement]) -> RunnerResu
     core = summarise(pick("new", THREADED_PLAIN), pick("old", THREADED_PLAIN), ("new", "old"))
     tls = summarise(pick("new", LOOP_TLS), pick("new", LOOP_PLAIN), ("tls", "plain"))
     goal = None if core.ratio_of_medians is None else core.ratio_of_medians >= GOAL_RATIO
-    return RunnerResult(runner, core, tls, goal)
+    per_cpu_goal = None if core.per_cpu_ratio is None else core.per_cpu_ratio >= GOAL_RATIO
+    return RunnerResult(runner, core, tls, goal, per_cpu_goal)
 
 
 # --- reports ----------------------------------------------------------------------------
@@ -538,80 +620,113 @@ def _rate(value: float | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    return "—" if value is None else f"{value:.2f}"
 
 
-def _span(low: float | None, high: float | None, formatter=_ratio) -> str:
+def _cost(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _span(low: float | None, high: float | None, formatter: Callable[[float | None], str] = _ratio) -> str:
     return "—" if low is None or high is None else f"{formatter(low)}–{formatter(high)}"
 
 
-def goal_verdict(results: list[RunnerResult]) -> str:
-    """MET when every runner's new/old ratio of medians is at least GOAL_RATIO."""
-    if any(result.goal_met is None for result in results):
+def _verdict(met: bool | None) -> str:
+    return "—" if met is None else ("yes" if met else "**NO**")
+
+
+def goal_verdict(results: list[RunnerResult], *, per_cpu: bool = False) -> str:
+    """MET when every runner's new/old ratio (of req/s medians, or per server CPU) is at least
+    GOAL_RATIO."""
+    verdicts = [result.per_cpu_goal_met if per_cpu else result.goal_met for result in results]
+    if any(verdict is None for verdict in verdicts):
         return "NOT MET (some runners were not measured)"
-    return "MET" if all(result.goal_met for result in results) else "NOT MET"
+    return "MET" if all(verdicts) else "NOT MET"
 
 
 def markdown_report(results: list[RunnerResult], run: dict) -> str:
-    """The table and the verdict, for people."""
+    """The tables and the verdict, for people."""
     lines = [
-        f"# Serving core: new vs old, and TLS cost ({BENCHMARK_SERVICE})",
+        f"# Serving core: new vs old, and the cost of TLS ({BENCHMARK_SERVICE})",
         "",
-        f"Goal: new/old req/s (ratio of medians) >= {GOAL_RATIO} on every runner: **{goal_verdict(results)}**",
+        f"**Goal** (new/old req/s, ratio of medians, >= {GOAL_RATIO} on every runner): **{goal_verdict(results)}**. "
+        f"The same test on replies per server CPU second: **{goal_verdict(results, per_cpu=True)}**.",
         "",
         f"- old: `{run['old_commit'][:12]}` (baseline), new: `{run['new_commit'][:12]}`"
-        + (" plus uncommitted changes under harness/" if run["new_dirty"] else ""),
-        f"- {run['connections']} persistent connections, payload {run['payload_bytes']} B, warm-up "
-        f"{run['warmup_s']:g} s, window {run['window_s']:g} s, {run['repeat']} repetitions "
-        "(old/new and plain/TLS alternate, order flipped every repetition), a fresh server and "
-        "client process per measurement",
-        f"- {run['pinning']}",
-        "- new/old: the plain threaded client (`harness.loadgen.threaded_client`) against both cores.",
-        "- TLS/plain: both sides measured with the SAME loop (`harness.loadgen.echo_loop`, TLS on vs "
-        "off) on the new core, so the ratio is the cost of TLS alone, not of a different client.",
-        "- Spread: per-repetition ratios (rep i over rep i) min–max, and each side's min–max req/s. "
-        "Server µs/reply: median server CPU per reply over the window (old → new).",
+        + (" plus uncommitted changes under harness/" if run["new_dirty"] else "") + "; each server ran its own "
+        "tree's code (checked: the path of the `harness` it imported).",
+        f"- {run['connections']} persistent connections, {run['payload_bytes']} B echoes, warm-up {run['warmup_s']:g} s, "
+        f"window {run['window_s']:g} s, {run['repeat']} repetitions; old/new (and plain/TLS) alternate and swap order "
+        "every repetition; a fresh server and client process per measurement; {pinning}.".format(pinning=run["pinning"]),
+        "- **new/old**: the plain threaded client (`harness.loadgen.threaded_client`) against both cores. "
+        "**TLS/plain**: the same loop (`harness.loadgen.echo_loop`) with TLS on and off against the new core, "
+        "so the ratio is the cost of TLS alone, not of a different client.",
+        "- Ratios are ratios of medians; the spread is the min–max of the per-repetition ratios (repetition i over "
+        "repetition i), and each side's min–max req/s. **per CPU**: replies per server CPU second (median server CPU "
+        "per reply of the denominator over the numerator's), the rate each side would reach with a whole core.",
+        f"- **others**: median (max) share of the server's core used by other processes during the row's measurements: "
+        "on a shared machine, the part of the core the server did not get; where it is large, trust the per-CPU "
+        "ratio more than the req/s ratio.",
         f"- Full run: {run['elapsed_s']:.0f} s wall time.",
         "",
-        "| runner | old req/s (min–max) | new req/s (min–max) | new/old | per-rep new/old | server µs/reply old → new "
-        f"| >= {GOAL_RATIO} | plain req/s (loop) | TLS req/s (loop) | TLS/plain | per-rep TLS/plain |",
+        "## New core / old core",
+        "",
+        "| runner | old req/s (min–max) | new req/s (min–max) | new/old | per rep | server µs/reply old → new "
+        f"| new/old per CPU (per rep) | req/s >= {GOAL_RATIO} | per CPU >= {GOAL_RATIO} | failures old/new | others |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    serial = one_client_at_a_time_runners()
+    bounded = {name for name in one_client_at_a_time_runners()}
     for result in results:
-        core, tls = result.new_over_old, result.tls_over_plain
-        marks = ""
-        if core.generator_bound_repetitions or tls.generator_bound_repetitions:
-            marks += " †"
-        if result.runner in serial:
-            marks += " ‡"
-        verdict = "—" if result.goal_met is None else ("yes" if result.goal_met else "**NO**")
+        core = result.new_over_old
+        marks = (" †" if core.generator_bound_repetitions else "") + (" ‡" if result.runner in bounded else "")
         lines.append(
             f"| {result.runner}{marks} "
             f"| {_rate(core.denominator_median)} ({_span(core.denominator_min, core.denominator_max, _rate)}) "
             f"| {_rate(core.numerator_median)} ({_span(core.numerator_min, core.numerator_max, _rate)}) "
             f"| {_ratio(core.ratio_of_medians)} | {_span(core.repetition_ratio_min, core.repetition_ratio_max)} "
             f"| {_cost(core.denominator_cpu_us_per_reply)} → {_cost(core.numerator_cpu_us_per_reply)} "
-            f"| {verdict} "
-            f"| {_rate(tls.denominator_median)} ({_span(tls.denominator_min, tls.denominator_max, _rate)}) "
-            f"| {_rate(tls.numerator_median)} ({_span(tls.numerator_min, tls.numerator_max, _rate)}) "
-            f"| {_ratio(tls.ratio_of_medians)} | {_span(tls.repetition_ratio_min, tls.repetition_ratio_max)} |"
+            f"| {_ratio(core.per_cpu_ratio)} ({_span(core.per_cpu_repetition_ratio_min, core.per_cpu_repetition_ratio_max)}) "
+            f"| {_verdict(result.goal_met)} | {_verdict(result.per_cpu_goal_met)} "
+            f"| {core.denominator_failures}/{core.numerator_failures} "
+            f"| {_share(core.others_share_median)} ({_share(core.others_share_max)}) |"
         )
     lines += [
         "",
-        f"† the load client used >= {GENERATOR_BOUND_CPU_CORES:.0%} of its core in at least one measurement "
-        "of the row: the rate may be the client's limit, not the server's; compare server µs/reply.",
-        "‡ serves one client at a time by design: one of the connections is served, the others wait "
-        "and time out (their failures are expected); the rate is one connection's round-trip rate.",
+        "## TLS / plain on the new core (same loop)",
+        "",
+        "| runner | plain req/s (min–max) | TLS req/s (min–max) | TLS/plain | per rep | server µs/reply plain → TLS "
+        "| TLS/plain per CPU (per rep) | failures plain/TLS | others |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        tls = result.tls_over_plain
+        marks = (" †" if tls.generator_bound_repetitions else "") + (" ‡" if result.runner in bounded else "")
+        lines.append(
+            f"| {result.runner}{marks} "
+            f"| {_rate(tls.denominator_median)} ({_span(tls.denominator_min, tls.denominator_max, _rate)}) "
+            f"| {_rate(tls.numerator_median)} ({_span(tls.numerator_min, tls.numerator_max, _rate)}) "
+            f"| {_ratio(tls.ratio_of_medians)} | {_span(tls.repetition_ratio_min, tls.repetition_ratio_max)} "
+            f"| {_cost(tls.denominator_cpu_us_per_reply)} → {_cost(tls.numerator_cpu_us_per_reply)} "
+            f"| {_ratio(tls.per_cpu_ratio)} ({_span(tls.per_cpu_repetition_ratio_min, tls.per_cpu_repetition_ratio_max)}) "
+            f"| {tls.denominator_failures}/{tls.numerator_failures} "
+            f"| {_share(tls.others_share_median)} ({_share(tls.others_share_max)}) |"
+        )
+    lines += [
+        "",
+        f"† in at least one measurement of the row the load client used >= {GENERATOR_BOUND_CPU_CORES:.0%} of its "
+        "core: that rate may be the client's limit, not the server's (the per-CPU ratio is not affected).",
+        "‡ serves one client at a time by design: one connection is served, the others wait in the backlog "
+        "and time out (those failures are expected); the rate is one connection's round-trip rate. "
+        "Failures on a pool (prefork-threads) are likewise the connections beyond its size.",
     ]
     errors = [error for result in results for error in result.new_over_old.errors + result.tls_over_plain.errors]
     if errors:
         lines += ["", "Measurements that failed:", ""] + [f"- {error}" for error in errors]
     return "\n".join(lines) + "\n"
-
-
-def _cost(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
 
 
 # --- the command ------------------------------------------------------------------------
@@ -703,6 +818,9 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
             measurements.append(record)
             outcome = (f"ERROR {record.error}" if record.error else
                        f"{record.rps:,.0f} req/s, {record.failures} failures, client {record.client_cpu_cores or 0:.2f} cores"
+                       + (f", server {record.server_cpu_us_per_reply:.0f} µs/reply" if record.server_cpu_us_per_reply else "")
+                       + (f", others {record.server_core_others_share:.0%} of its core"
+                          if record.server_core_others_share is not None else "")
                        + (" (generator-bound)" if record.generator_bound else ""))
             progress(f"[{time.monotonic() - started:6.1f} s] {index}/{len(steps)} rep {repetition} {runner:<17} "
                      f"{side} {kind:<22} {outcome}")
@@ -737,6 +855,7 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
     document = {
         "run": run,
         "goal_verdict": goal_verdict(results),
+        "goal_verdict_per_cpu": goal_verdict(results, per_cpu=True),
         "runners": [asdict(result) for result in results],
         "measurements": [asdict(record) for record in measurements],
     }

@@ -49,6 +49,7 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
 
     document = json.loads((out / "core-benchmark.json").read_text())
     assert document["goal_verdict"] in ("MET", "NOT MET")
+    assert document["goal_verdict_per_cpu"] in ("MET", "NOT MET")
     assert [result["runner"] for result in document["runners"]] == list(TINY_RUNNERS)
     for result in document["runners"]:
         core, tls = result["new_over_old"], result["tls_over_plain"]
@@ -57,9 +58,10 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
         for summary in (core, tls):
             assert summary["errors"] == []
             for key in ("numerator_median", "denominator_median", "ratio_of_medians",
-                        "repetition_ratio_min", "repetition_ratio_max"):
+                        "repetition_ratio_min", "repetition_ratio_max", "per_cpu_ratio"):
                 assert summary[key] > 0, key
         assert result["goal_met"] in (True, False)
+        assert result["per_cpu_goal_met"] in (True, False)
 
     kinds = {(m["runner"], m["side"], m["kind"]) for m in document["measurements"]}
     for runner in TINY_RUNNERS:
