@@ -192,7 +192,7 @@ class OutputQueue:
         return self.pending_bytes > 0
 
     def append(self, chunk: Chunk) -> None:
-        if len(chunk):
+        if chunk:
             self._chunks.append(chunk)
             self.pending_bytes += len(chunk)
 

@@ -88,7 +88,9 @@ class _AsyncioAdapter(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._connection.lingering:
             self._reset_timer(self._idle_timeout, self._abort)
-        self._end(self._connection.received(data))
+        ending = self._connection.received(data)
+        if ending is not Ending.NOTHING:
+            self._end(ending)
         self._flush()
 
     def eof_received(self) -> bool:

@@ -91,6 +91,23 @@ class StreamConnection:
         self._discarded = 0
         self._lost_reported = False
 
+    # What drivers ask on every request is derived from the state once per transition, into
+    # plain attributes: a property or an Enum-keyed dict lookup per question costs a Python
+    # call each, several per request on the hot path.
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @state.setter
+    def state(self, state: ConnectionState) -> None:
+        self._state = state
+        self.closed = state is ConnectionState.CLOSED
+        self.lingering = state is ConnectionState.LINGERING
+        self._open = state is ConnectionState.OPEN
+        self._reads = READS_IN_STATE[state]
+        self._producing = state is ConnectionState.OPEN or state is ConnectionState.PEER_DONE
+
     # --- the table -------------------------------------------------------------------
 
     def handle(self, event: ConnectionEvent) -> Ending:
@@ -101,14 +118,6 @@ class StreamConnection:
             self._report_lost()
         return ending
 
-    @property
-    def closed(self) -> bool:
-        return self.state is ConnectionState.CLOSED
-
-    @property
-    def lingering(self) -> bool:
-        return self.state is ConnectionState.LINGERING
-
     # --- what a driver asks ----------------------------------------------------------
 
     def start(self, context: ConnectionContext) -> None:
@@ -116,12 +125,13 @@ class StreamConnection:
 
     def wants_read(self) -> bool:
         """Read now? False while the protocol pauses input or the state reads nothing."""
-        if not READS_IN_STATE[self.state]:
-            return False
-        return self.lingering or self.protocol.wants_input
+        return self.lingering or (self._reads and self.protocol.wants_input)
 
     def received(self, data: bytes) -> Ending:
         """One ``recv`` result, ``b""`` meaning the peer's EOF."""
+        if data and self._open:  # the common case first
+            self.protocol.data_received(data)
+            return Ending.NOTHING
         if self.lingering:
             self._discarded += len(data)
             if not data:
@@ -140,13 +150,11 @@ class StreamConnection:
 
     def next_output(self, max_bytes: int) -> Chunk:
         """The protocol's next piece of output, or ``b""``."""
-        if self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE):
-            return self.protocol.pull_output(max_bytes)
-        return b""
+        return self.protocol.pull_output(max_bytes) if self._producing else b""
 
     def output_drained(self) -> Ending:
         """Everything pulled so far is sent and the protocol has nothing now: done yet?"""
-        if self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE) and self.protocol.wants_close:
+        if self._producing and self.protocol.wants_close:
             return self.handle(ConnectionEvent.PROTOCOL_FINISHED)
         return Ending.NOTHING
 
@@ -163,7 +171,7 @@ class StreamConnection:
         its connection; drivers treat that as a protocol error and close rather than wait.
         """
         return (
-            self.state in (ConnectionState.OPEN, ConnectionState.PEER_DONE)
+            self._producing
             and not self.wants_read()
             and not output_pending
             and not has_waker

@@ -354,7 +354,9 @@ class ConnectionHandler(EventHandler):
             self._end(self._connection.abort(exc))
             return
         self._last_activity = time.monotonic()
-        self._end(self._connection.received(data))
+        ending = self._connection.received(data)
+        if ending is not Ending.NOTHING:
+            self._end(ending)
         self._flush()
 
     def handle_send(self) -> None:
@@ -386,8 +388,10 @@ class ConnectionHandler(EventHandler):
             self._unsent = None
         if connection.closed:
             return
-        self._end(connection.output_drained())
-        if connection.wedged(output_pending=False, has_waker=self._has_waker):
+        ending = connection.output_drained()
+        if ending is not Ending.NOTHING:
+            self._end(ending)
+        if not self._has_waker and connection.wedged(output_pending=False, has_waker=False):
             log.warning("protocol paused input with nothing to send: closing")
             self._end(connection.abort())
 
