@@ -27,7 +27,7 @@ def test_list_prints_each_service_then_its_runners() -> None:
     lines = [line.split(" ") for line in result.stdout.splitlines()]
     assert [line[0] for line in lines] == list(SERVICES)
     for name, *runners in lines:
-        assert runners == [r for r, entry in RUNNERS.items() if SERVICES[name].kind.value in entry.kinds]
+        assert runners == [r for r, entry in RUNNERS.items() if entry.kinds & set(SERVICES[name].kind.carried_by)]
 
 
 def test_list_shows_echo_services_on_all_ten_runners() -> None:
