@@ -220,8 +220,8 @@ SERVICES: dict[str, Service] = {
                 "EchoTcpUser",
                 "tcp-echo",
                 _STREAM_TIMEOUTS,
-                threaded_client="harness.clients.echo:stream_echo_requester",
-                goals="harness.compare.echo_goals:evaluate_goals",
+                requester="harness.clients.echo:stream_echo_requester",
+                goals="harness.goals.echo:evaluate_goals",
             ),
         ),
         Service(
@@ -236,7 +236,7 @@ SERVICES: dict[str, Service] = {
                 "LineEchoTcpUser",
                 "tcp-line-echo",
                 _STREAM_TIMEOUTS,
-                threaded_client="harness.clients.echo:line_echo_requester",
+                requester="harness.clients.echo:line_echo_requester",
             ),
         ),
         Service(
@@ -250,7 +250,7 @@ SERVICES: dict[str, Service] = {
                 "EchoUdpUser",
                 "udp-echo",
                 _DATAGRAM_TIMEOUTS,
-                threaded_client="harness.clients.datagram:datagram_echo_requester",
+                requester="harness.clients.echo:datagram_echo_requester",
             ),
         ),
         Service(
@@ -289,7 +289,7 @@ SERVICES: dict[str, Service] = {
                 "TimeUdpUser",
                 "udp-time",
                 _DATAGRAM_TIMEOUTS,
-                threaded_client="harness.clients.timekeeping:time_datagram_requester",
+                requester="harness.clients.timekeeping:time_datagram_requester",
             ),
         ),
         Service(
