@@ -111,6 +111,9 @@ class Service:
         summary: one line for ``wirecheck list --table``.
         options: the service's typed options.
         load_profile: how ``wirecheck compare`` loads it, or None when it has no locust user.
+        modules: the service family's own modules (paths from the repository root): with
+            this registry, the only modules that may name the service
+            (tests/test_service_names.py holds every other module to that).
     """
 
     name: str
@@ -120,6 +123,7 @@ class Service:
     summary: str
     options: tuple[ServiceOption, ...] = ()
     load_profile: LoadProfile | None = None
+    modules: tuple[str, ...] = ()
 
     @property
     def transport(self) -> str:
@@ -205,6 +209,19 @@ _DATAGRAM_LOAD = "loadtests/datagram_udp.py"
 _STREAM_TIMEOUTS = ("ReplyTimeoutError",)
 _DATAGRAM_TIMEOUTS = ("DatagramLostError",)
 
+# Each family's own modules: the protocol, its checks, its one client, its goals under load.
+_ECHO_MODULES = (
+    "harness/protocols/echo.py",
+    "harness/checks/echo.py",
+    "harness/clients/echo.py",
+    "harness/goals/echo.py",
+)
+_TIMEKEEPING_MODULES = (
+    "harness/protocols/timekeeping.py",
+    "harness/checks/timekeeping.py",
+    "harness/clients/timekeeping.py",
+)
+
 
 SERVICES: dict[str, Service] = {
     service.name: service
@@ -223,6 +240,7 @@ SERVICES: dict[str, Service] = {
                 requester="harness.clients.echo:stream_echo_requester",
                 goals="harness.goals.echo:evaluate_goals",
             ),
+            modules=_ECHO_MODULES + (_ECHO_LOAD,),
         ),
         Service(
             "line-echo-tcp",
@@ -238,6 +256,7 @@ SERVICES: dict[str, Service] = {
                 _STREAM_TIMEOUTS,
                 requester="harness.clients.echo:line_echo_requester",
             ),
+            modules=_ECHO_MODULES + (_ECHO_LOAD,),
         ),
         Service(
             "echo-udp",
@@ -252,6 +271,7 @@ SERVICES: dict[str, Service] = {
                 _DATAGRAM_TIMEOUTS,
                 requester="harness.clients.echo:datagram_echo_requester",
             ),
+            modules=_ECHO_MODULES + (_DATAGRAM_LOAD,),
         ),
         Service(
             "daytime-tcp",
@@ -260,6 +280,7 @@ SERVICES: dict[str, Service] = {
             "RFC 867",
             "date and time in ASCII, then close",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "daytime-udp",
@@ -268,6 +289,7 @@ SERVICES: dict[str, Service] = {
             "RFC 867",
             "date and time in ASCII",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "time-tcp",
@@ -276,6 +298,7 @@ SERVICES: dict[str, Service] = {
             "RFC 868",
             "32-bit seconds since 1900, then close",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "time-udp",
@@ -291,6 +314,7 @@ SERVICES: dict[str, Service] = {
                 _DATAGRAM_TIMEOUTS,
                 requester="harness.clients.timekeeping:time_datagram_requester",
             ),
+            modules=_TIMEKEEPING_MODULES + (_DATAGRAM_LOAD,),
         ),
         Service(
             "ctime-udp",
@@ -299,6 +323,7 @@ SERVICES: dict[str, Service] = {
             "suites/ctime_udp/SPEC.md",
             "the chapter's server: time.ctime() in ASCII",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
     )
 }
