@@ -259,7 +259,8 @@ class Goal(JsonRecord):
         passed: the verdict.
         details: the figures behind the verdict, one Markdown line each.
         note: what the verdict is worth, when it needs saying.
-        figures: the same figures for programs (the service's goals module decides them).
+        figures: the same figures for programs, by name; the service's goals module decides
+            them (numbers, strings, or its own records).
     """
 
     goal: str

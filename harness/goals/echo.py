@@ -18,9 +18,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.compare.aggregation import is_server_bound
 from harness.compare.formatting import percent
-from harness.compare.records import Comparison, Goal, Point, ServerBoundReference
+from harness.compare.records import Comparison, Goal, JsonRecord, Point, ServerBoundReference
 from harness.runners import RUNNERS, one_client_at_a_time_runners
 
 LOCUST_OVER_THREADED_MIN = 0.9
@@ -28,6 +30,41 @@ EVENT_LOOP_USERS = 50
 EVENT_LOOP_RUNNER, EVENT_LOOP_BASELINE = "selectors", "asyncio"
 MANY_USERS = 1000
 HOLDING_RUNNERS = ("threading", "selectors", "asyncio", "prefork-processes")
+
+
+@dataclass
+class RunnerRatio(JsonRecord):
+    """Locust over the threaded client on one uncapped runner (goal 1's context)."""
+
+    runner: str
+    locust_rps: float
+    threaded_rps: float
+    ratio: float
+    server_bound: bool
+    server_cpu_cores: float | None
+
+
+@dataclass
+class HeldConnections(JsonRecord):
+    """One runner at :data:`MANY_USERS` users (goal 3)."""
+
+    runner: str
+    measured: bool
+    passed: bool
+    failures: int | None = None
+    stalled_connections: int | None = None
+    timed_out_connections: int | None = None
+
+
+@dataclass
+class StarvedPoint(JsonRecord):
+    """A one-client-at-a-time runner at more than one user (goal 4)."""
+
+    runner: str
+    users: int
+    stalled_connections: int
+    starved_connections: int
+    passed: bool
 
 
 def evaluate_goals(comparison: Comparison) -> list[Goal]:
@@ -62,11 +99,11 @@ def generator_fitness_goal(comparison: Comparison) -> Goal:
             continue
         assert point.rps is not None and threaded.rps
         candidates.append(
-            {
-                "runner": point.runner, "locust_rps": point.rps, "threaded_rps": threaded.rps,
-                "ratio": point.rps / threaded.rps, "server_bound": is_server_bound(point, ceiling_rps),
-                "server_cpu_cores": point.server_cpu_cores,
-            }
+            RunnerRatio(
+                runner=point.runner, locust_rps=point.rps, threaded_rps=threaded.rps,
+                ratio=point.rps / threaded.rps, server_bound=is_server_bound(point, ceiling_rps),
+                server_cpu_cores=point.server_cpu_cores,
+            )
         )
     goal = Goal(
         goal=f"locust echo user rate >= {LOCUST_OVER_THREADED_MIN} x plain threaded client on a server-bound target",
@@ -77,17 +114,17 @@ def generator_fitness_goal(comparison: Comparison) -> Goal:
     if reference.ratio is not None:
         goal.passed = reference.ratio >= LOCUST_OVER_THREADED_MIN
         goal.details.append(_reference_line(reference))
-        goal.figures["reference"] = {
-            "runner": reference.runner, "cap": reference.cap, "ratio": reference.ratio,
-            "ratio_min": reference.ratio_min, "ratio_max": reference.ratio_max,
-        }
+        goal.figures.update(
+            reference_runner=reference.runner, cap=reference.cap, reference_ratio=reference.ratio,
+            reference_ratio_min=reference.ratio_min, reference_ratio_max=reference.ratio_max,
+        )
     else:
         goal.note = "no server-bound measurement: " + (reference.error or "the reference run failed")
     if candidates:
         goal.details.append(
             "uncapped, every runner, locust/threaded (for context; most are generator-bound): "
             + ", ".join(
-                f"{c['runner']} {c['ratio']:.2f}{' (server-bound)' if c['server_bound'] else ''}" for c in candidates
+                f"{c.runner} {c.ratio:.2f}{' (server-bound)' if c.server_bound else ''}" for c in candidates
             )
         )
     return goal
@@ -152,21 +189,20 @@ def event_loop_goal(comparison: Comparison) -> Goal:
 
 
 def holding_goal(comparison: Comparison) -> Goal:
-    held = []
+    held: list[HeldConnections] = []
     details = []
     for runner in HOLDING_RUNNERS:
         point = comparison.point(runner, MANY_USERS)
         if point is None:
-            held.append({"runner": runner, "measured": False, "passed": False})
+            held.append(HeldConnections(runner=runner, measured=False, passed=False))
             details.append(f"{runner}: not measured at {MANY_USERS} users")
             continue
         held.append(
-            {
-                "runner": runner, "measured": True, "failures": point.failures,
-                "stalled_connections": point.stalled_connections,
-                "timed_out_connections": point.timed_out_connections,
-                "passed": point.failures == 0 and point.stalled_connections == 0,
-            }
+            HeldConnections(
+                runner=runner, measured=True, passed=point.failures == 0 and point.stalled_connections == 0,
+                failures=point.failures, stalled_connections=point.stalled_connections,
+                timed_out_connections=point.timed_out_connections,
+            )
         )
         details.append(
             f"{runner}: {point.failures} failures, {point.stalled_connections} stalled, "
@@ -174,7 +210,7 @@ def holding_goal(comparison: Comparison) -> Goal:
         )
     return Goal(
         goal=f"{', '.join(HOLDING_RUNNERS)} hold {MANY_USERS} connections, 0 failures, 0 stalls",
-        passed=all(entry["passed"] for entry in held),
+        passed=all(entry.passed for entry in held),
         details=details,
         figures={"runners": held},
     )
@@ -201,10 +237,10 @@ def starvation_goal(comparison: Comparison) -> Goal:
         ],
         figures={
             "points": [
-                {
-                    "runner": point.runner, "users": point.users, "stalled_connections": point.stalled_connections,
-                    "starved_connections": point.starved_connections, "passed": _starving(point),
-                }
+                StarvedPoint(
+                    runner=point.runner, users=point.users, stalled_connections=point.stalled_connections,
+                    starved_connections=point.starved_connections, passed=_starving(point),
+                )
                 for point in points
             ]
         },
