@@ -56,7 +56,11 @@ def _method_lines(comparison: Comparison) -> list[str]:
             f"**{settings.server_cpu_cap or f'{settings.server_cpu:g} of a core'}** (`--server-cpu "
             f"{settings.server_cpu:g}`), so that the server, not the generator, sets each rate; the "
             "generator ceiling is measured uncapped, and rows still marked GEN were generator-bound "
-            "all the same.",
+            "all the same."
+            + (
+                " The server is pinned to one core, so a budget above one core does not bind."
+                if settings.pinned and settings.server_cpu > 1 else ""
+            ),
         ]
     return lines + [""]
 
