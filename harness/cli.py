@@ -29,12 +29,9 @@ from harness.services import (
     parse_option_assignments,
 )
 from harness.tls_setup import TlsSetupError, server_tls_context
+from harness.usage import EXIT_USAGE, UsageError
 
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """The user asked for something that cannot be done; the message says what and why."""
+__all__ = ["EXIT_USAGE", "UsageError", "build_parser", "main"]
 
 
 def _is_loopback(host: str) -> bool:

@@ -39,8 +39,8 @@ class ServiceKind(enum.Enum):
 
     BYTE_STREAM = "stream"  # one protocol object per connection, TCP (or TLS over TCP)
     DATAGRAM = "datagram"  # one protocol object per server, UDP
-    WSGI_APPLICATION = "wsgi"  # a WSGI application: through the HTTP gateway, or a WSGI server
-    XMLRPC_APPLICATION = "xmlrpc"  # an XML-RPC dispatcher that is also a WSGI application
+    WSGI_APPLICATION = "wsgi-app"  # a WSGI application: through the HTTP gateway, or a WSGI server
+    XMLRPC_APPLICATION = "xmlrpc-app"  # an XML-RPC dispatcher that is also a WSGI application
 
     @property
     def transport(self) -> str:
@@ -52,9 +52,9 @@ class ServiceKind(enum.Enum):
         """The runner kinds that can carry it (``harness.runners.RunnerEntry.kinds``): a WSGI
         application rides any stream runner through the HTTP gateway, and WSGI servers."""
         if self is ServiceKind.WSGI_APPLICATION:
-            return ("stream", "wsgi")
+            return ("stream", "wsgi-app")
         if self is ServiceKind.XMLRPC_APPLICATION:
-            return ("stream", "wsgi", "xmlrpc")
+            return ("stream", "wsgi-app", "xmlrpc-app")
         return (self.value,)
 
     @property
@@ -134,6 +134,9 @@ class Service:
         options: the service's typed options.
         load_profile: how ``wirecheck compare`` loads it, or None when it has no locust user.
         application_factory: for a WSGI application, makes it from the configuration.
+        modules: the service family's own modules (paths from the repository root): with
+            this registry, the only modules that may name the service
+            (tests/test_service_names.py holds every other module to that).
     """
 
     name: str
@@ -144,6 +147,7 @@ class Service:
     options: tuple[ServiceOption, ...] = ()
     load_profile: LoadProfile | None = None
     application_factory: ApplicationFactory | None = None
+    modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind.is_wsgi_application and self.application_factory is None:
@@ -249,6 +253,28 @@ _DATAGRAM_LOAD = "loadtests/datagram_udp.py"
 _STREAM_TIMEOUTS = ("ReplyTimeoutError",)
 _DATAGRAM_TIMEOUTS = ("DatagramLostError",)
 
+# Each family's own modules: the protocol, its checks, its one client, its goals under load.
+_ECHO_MODULES = (
+    "harness/protocols/echo.py",
+    "harness/checks/echo.py",
+    "harness/clients/echo.py",
+    "harness/goals/echo.py",
+)
+_HTTP_APP_MODULES = ("harness/apps/rest.py", "harness/checks/rest_http.py")
+_WSGI_PROBE_MODULES = ("harness/apps/wsgi_probe.py", "harness/checks/wsgi.py")
+_XMLRPC_MODULES = (
+    "harness/apps/xmlrpc_service.py",
+    "harness/clients/xmlrpc.py",
+    "harness/checks/xmlrpc.py",
+    "harness/checks/xmlrpc_kv.py",
+    "harness/checks/xmlrpc_hostile.py",
+)
+_TIMEKEEPING_MODULES = (
+    "harness/protocols/timekeeping.py",
+    "harness/checks/timekeeping.py",
+    "harness/clients/timekeeping.py",
+)
+
 
 SERVICES: dict[str, Service] = {
     service.name: service
@@ -264,9 +290,10 @@ SERVICES: dict[str, Service] = {
                 "EchoTcpUser",
                 "tcp-echo",
                 _STREAM_TIMEOUTS,
-                threaded_client="harness.clients.echo:stream_echo_requester",
-                goals="harness.compare.echo_goals:evaluate_goals",
+                requester="harness.clients.echo:stream_echo_requester",
+                goals="harness.goals.echo:evaluate_goals",
             ),
+            modules=_ECHO_MODULES + (_ECHO_LOAD, "harness/core_benchmark.py"),
         ),
         Service(
             "line-echo-tcp",
@@ -280,8 +307,9 @@ SERVICES: dict[str, Service] = {
                 "LineEchoTcpUser",
                 "tcp-line-echo",
                 _STREAM_TIMEOUTS,
-                threaded_client="harness.clients.echo:line_echo_requester",
+                requester="harness.clients.echo:line_echo_requester",
             ),
+            modules=_ECHO_MODULES + (_ECHO_LOAD,),
         ),
         Service(
             "echo-udp",
@@ -294,8 +322,9 @@ SERVICES: dict[str, Service] = {
                 "EchoUdpUser",
                 "udp-echo",
                 _DATAGRAM_TIMEOUTS,
-                threaded_client="harness.clients.datagram:datagram_echo_requester",
+                requester="harness.clients.echo:datagram_echo_requester",
             ),
+            modules=_ECHO_MODULES + (_DATAGRAM_LOAD,),
         ),
         Service(
             "daytime-tcp",
@@ -304,6 +333,7 @@ SERVICES: dict[str, Service] = {
             "RFC 867",
             "date and time in ASCII, then close",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "daytime-udp",
@@ -312,6 +342,7 @@ SERVICES: dict[str, Service] = {
             "RFC 867",
             "date and time in ASCII",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "time-tcp",
@@ -320,6 +351,7 @@ SERVICES: dict[str, Service] = {
             "RFC 868",
             "32-bit seconds since 1900, then close",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "time-udp",
@@ -333,8 +365,9 @@ SERVICES: dict[str, Service] = {
                 "TimeUdpUser",
                 "udp-time",
                 _DATAGRAM_TIMEOUTS,
-                threaded_client="harness.clients.timekeeping:time_datagram_requester",
+                requester="harness.clients.timekeeping:time_datagram_requester",
             ),
+            modules=_TIMEKEEPING_MODULES + (_DATAGRAM_LOAD,),
         ),
         Service(
             "ctime-udp",
@@ -343,6 +376,7 @@ SERVICES: dict[str, Service] = {
             "suites/ctime_udp/SPEC.md",
             "the chapter's server: time.ctime() in ASCII",
             options=(CLOCK_TOLERANCE,),
+            modules=_TIMEKEEPING_MODULES,
         ),
         Service(
             "rest-http",
@@ -352,6 +386,7 @@ SERVICES: dict[str, Service] = {
             "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
             options=(CLOCK_TOLERANCE,),
             application_factory=lambda config: RestApplication(config.clock),
+            modules=_HTTP_APP_MODULES,
         ),
         Service(
             "wsgi",
@@ -360,6 +395,7 @@ SERVICES: dict[str, Service] = {
             "PEP 3333",
             "a probe application reporting what the WSGI server handed it",
             application_factory=lambda config: wsgi_probe.application,
+            modules=_WSGI_PROBE_MODULES,
         ),
         Service(
             "xmlrpc-kv",
@@ -368,6 +404,7 @@ SERVICES: dict[str, Service] = {
             "suites/xmlrpc_kv/SPEC.md",
             "the chapter's KeyValueServer over XML-RPC: set, get, delete, exists, keys",
             application_factory=lambda config: xmlrpc_service.key_value_application(),
+            modules=_XMLRPC_MODULES,
         ),
         Service(
             "xmlrpc-validator1",
@@ -376,6 +413,7 @@ SERVICES: dict[str, Service] = {
             "XML-RPC specification; UserLand validator1",
             "the eight validator1 methods every XML-RPC implementation was checked against",
             application_factory=lambda config: xmlrpc_service.validator1_application(),
+            modules=_XMLRPC_MODULES,
         ),
     )
 }

@@ -9,9 +9,10 @@ applies to the connect and to every reply) are failures. After a failure the con
 closed and a fresh one is opened for the next request, since a stream that lost a reply is
 out of step for good.
 
-Layers (see harness/loadgen/users.py): :class:`StreamEchoClient` (socket, timing, the
-request event), :class:`StreamEchoUserBase` (abstract), and the concrete
-:class:`EchoTcpUser` / :class:`LineEchoTcpUser` with only host, task and wait time.
+The echo itself is the one echo client's (harness/clients/echo.py, through its requesters);
+the client and abstract user layers are harness/loadgen/users.py's
+:class:`~harness.loadgen.users.RequesterUser`; this file holds the abstract echo users and the
+concrete :class:`EchoTcpUser` / :class:`LineEchoTcpUser` with only host, task and wait time.
 
 Run it::
 
@@ -22,225 +23,23 @@ Run it::
 
 from __future__ import annotations
 
-import socket
-import time
-from typing import Any
-
 from locust import run_single_user, task
 
-from harness.loadgen.payloads import numbered_payload
-from harness.loadgen.recorder import ConnectionSlot
-from harness.loadgen.targets import Target, default_target
-from harness.loadgen import plugin
-from harness.loadgen.users import WirecheckUser, paced, report_request
-
-# After a failed connect, pause this long before the next attempt: a refused connect costs
-# microseconds, and without a pause a dead server would make a closed loop spin at full CPU
-# and bury the report in identical failures.
-RECONNECT_PAUSE_S = 0.1
-
-# Bytes of the hexdump excerpt in a mismatch message: enough to see the difference.
-EXCERPT_BYTES = 16
-
-class EchoMismatchError(AssertionError):
-    """The server's reply was not the request's bytes (the peer broke RFC 862)."""
+from harness.clients.echo import line_echo_requester, stream_echo_requester
+from harness.loadgen.targets import default_target
+from harness.loadgen.users import ReplyTimeoutError, RequesterUser, paced
 
 
-class ShortReplyError(ConnectionError):
-    """The server closed the connection before echoing the whole request."""
-
-
-class ReplyTimeoutError(TimeoutError):
-    """No complete reply within the request timeout (a stalled or starving server)."""
-
-
-def open_connection(target: Target, timeout_s: float) -> socket.socket:
-    """Connect to ``target`` without a name lookup when its host is an address literal.
-
-    ``socket.create_connection`` always calls ``getaddrinfo``, which gevent runs on a small
-    thread pool: 1000 users connecting at once then queue behind it for up to a second, and
-    that delay would be reported as the server's. ``connect`` on a literal skips the lookup.
-    """
-    if target.host.lower() == "localhost":
-        return socket.create_connection(target.address, timeout=timeout_s)
-    family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout_s)
-        sock.connect(target.address)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _hex_excerpt(data: bytes, at: int) -> str:
-    start = max(0, at - 4)
-    return data[start : start + EXCERPT_BYTES].hex(" ") or "(nothing)"
-
-
-class StreamEchoClient:
-    """One persistent connection to an echo server; one checked, timed request at a time.
-
-    Args:
-        environment: the locust environment whose request event is fired.
-        target: a loopback endpoint.
-        slot: the recorder's health record of this connection.
-        timeout_s: bound on the connect and on each reply.
-        request_type: the locust request type of the echo requests.
-
-    Resource handling: the client owns its socket; :meth:`close` releases it, and every
-    failure closes it before the next request reconnects.
-    """
-
-    def __init__(
-        self,
-        environment: Any,
-        target: Target,
-        slot: ConnectionSlot,
-        *,
-        timeout_s: float,
-        request_type: str = "tcp-echo",
-    ) -> None:
-        self.environment = environment
-        self.target = target
-        self.slot = slot
-        self.timeout_s = timeout_s
-        self.request_type = request_type
-        self.sock: socket.socket | None = None
-        self._buffer = bytearray()
-
-    def connect(self) -> bool:
-        """Open the connection, reported as a ``tcp-connect`` request. Returns success."""
-        started = time.perf_counter()
-        plugin.RECORDER.begin_wait(self.slot)
-        try:
-            self.sock = open_connection(self.target, self.timeout_s)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Replies are bounded by the watchdog (plugin), not a per-call socket timeout.
-            self.sock.settimeout(None)
-            self.slot.wake = self._wake
-        except OSError as error:
-            self.sock = None
-            timed_out = isinstance(error, TimeoutError)
-            plugin.RECORDER.end_wait(self.slot, replied=False, timed_out=timed_out)
-            report_request(
-                self.environment, request_type="tcp-connect", name="connect", started=started,
-                response_length=0, exception=error,
-            )
-            time.sleep(RECONNECT_PAUSE_S)
-            return False
-        plugin.RECORDER.end_wait(self.slot, replied=False)
-        report_request(
-            self.environment, request_type="tcp-connect", name="connect", started=started, response_length=0
-        )
-        return True
-
-    def echo(self, payload: bytes, *, name: str, intended_start: float | None = None) -> None:
-        """Send ``payload``, read back exactly as many bytes, check them, report the request.
-
-        Args:
-            payload: the request.
-            name: the locust name of the request.
-            intended_start: the scheduled send time in open loop (latency is measured from it).
-        """
-        if self.sock is None and not self.connect():
-            return
-        assert self.sock is not None
-        sent_at = time.perf_counter()
-        started = intended_start if intended_start is not None else sent_at
-        plugin.RECORDER.begin_wait(self.slot)
-        try:
-            self.sock.sendall(payload)
-            reply = self._receive_exactly(len(payload))
-            if reply != payload:
-                at = next(i for i, (a, b) in enumerate(zip(reply, payload)) if a != b)
-                raise EchoMismatchError(
-                    f"expected the {len(payload)} bytes sent / actual: reply differs at byte {at}: "
-                    f"sent {_hex_excerpt(payload, at)}, got {_hex_excerpt(reply, at)}"
-                )
-        except (OSError, EchoMismatchError) as error:
-            # A receive the watchdog ended is a timeout, whatever the socket said.
-            failure: BaseException = (
-                ReplyTimeoutError(f"expected {len(payload)} bytes echoed within {self.timeout_s:g} s / actual: timeout")
-                if self.slot.expired
-                else error
-            )
-            plugin.RECORDER.end_wait(self.slot, replied=False, timed_out=isinstance(failure, TimeoutError))
-            report_request(
-                self.environment, request_type=self.request_type, name=name, started=started,
-                response_length=0, exception=failure,
-            )
-            self.close()
-            return
-        plugin.RECORDER.end_wait(self.slot, replied=True)
-        report_request(
-            self.environment, request_type=self.request_type, name=name, started=started,
-            response_length=len(reply),
-        )
-
-    def _receive_exactly(self, size: int) -> bytes:
-        assert self.sock is not None
-        if len(self._buffer) < size:
-            self._buffer = bytearray(size)
-        view = memoryview(self._buffer)[:size]
-        received = 0
-        while received < size:
-            count = self.sock.recv_into(view[received:])
-            if count == 0:
-                raise ShortReplyError(
-                    f"expected {size} bytes echoed / actual: orderly close after {received} bytes"
-                )
-            received += count
-        return bytes(view)
-
-    def _wake(self) -> None:
-        """The watchdog's call: this wait is past the timeout; end the blocked receive."""
-        if self.sock is not None:
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-
-class StreamEchoUserBase(WirecheckUser):
+class StreamEchoUserBase(RequesterUser):
     """Abstract echo user: one connection, a numbered payload per request, every reply checked."""
 
     abstract = True
     transport = "tcp"
+    requester_factory = staticmethod(stream_echo_requester)
     request_type = "tcp-echo"
-    line_mode = False  # True: the payload is one LF-terminated line (line-echo-tcp)
-
-    def on_start(self) -> None:
-        self.client = StreamEchoClient(
-            self.environment,
-            self.target,
-            self.slot,
-            timeout_s=float(self.options.request_timeout),
-            request_type=self.request_type,
-        )
-        self.payload_bytes = int(self.options.payload_bytes)
-        self.sequence = 0
-        kind = "line" if self.line_mode else "echo"
-        self.request_name = f"{kind} {self.payload_bytes}B{self.loop_label}"
-        self.client.connect()
-
-    def echo_once(self) -> None:
-        """One checked echo of a fresh numbered payload."""
-        self.sequence += 1
-        payload = numbered_payload(self.sequence, self.payload_bytes, line=self.line_mode)
-        self.client.echo(payload, name=self.request_name, intended_start=self.pacer.take_slot())
-
-    def on_stop(self) -> None:
-        self.client.close()
-        super().on_stop()
+    request_label = "echo {payload_bytes}B"
+    connect_request_type = "tcp-connect"
+    timeout_error = ReplyTimeoutError
 
 
 class EchoTcpUser(StreamEchoUserBase):
@@ -251,15 +50,16 @@ class EchoTcpUser(StreamEchoUserBase):
 
     @task
     def echo(self) -> None:
-        self.echo_once()
+        self.request_once()
 
 
 class LineEchoUserBase(StreamEchoUserBase):
     """Abstract line-echo user: each request is one LF-terminated line."""
 
     abstract = True
+    requester_factory = staticmethod(line_echo_requester)
     request_type = "tcp-line-echo"
-    line_mode = True
+    request_label = "line {payload_bytes}B"
 
 
 class LineEchoTcpUser(LineEchoUserBase):
@@ -270,7 +70,7 @@ class LineEchoTcpUser(LineEchoUserBase):
 
     @task
     def echo_line(self) -> None:
-        self.echo_once()
+        self.request_once()
 
 
 if __name__ == "__main__":

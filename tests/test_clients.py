@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from harness.clients import NoAnswerError, request_datagram
+from harness.clients.requesters import RequestOptions, RoundTripError
 from harness.clients.timekeeping import ctime_udp, daytime_tcp, daytime_udp, echo_udp, time_tcp, time_udp
 from harness.launch import launch_server
+from harness.loadgen.profile import resolve
+from harness.services import SERVICES
 
 CLOCK_TOLERANCE_S = 5.0
 
@@ -53,3 +58,51 @@ def test_nobody_listening_is_refused_not_a_timeout() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
         request_datagram("127.0.0.1", port, timeout=0.5, attempts=2)
+
+
+LOADED_SERVICES = [name for name, service in SERVICES.items() if service.load_profile is not None]
+
+
+@pytest.mark.parametrize("service_name", LOADED_SERVICES)
+def test_every_load_profile_s_requester_round_trips_checked_requests(service_name: str) -> None:
+    """The requester a service's load profile names (the locust users' and the threaded
+    client's one client) against its reference server: checked replies, counted bytes."""
+    profile = SERVICES[service_name].load_profile
+    assert profile is not None and profile.requester is not None
+    factory = resolve(profile.requester)
+    with launch_server(service_name, "selectors") as server:
+        requester = factory(server.address, RequestOptions(payload_bytes=32, connect_timeout_s=2, reply_timeout_s=2))
+        try:
+            assert all(requester.request() > 0 for _ in range(3))
+        finally:
+            requester.close()
+
+
+def test_a_wrong_echo_is_one_mismatch_error_for_streams_and_datagrams() -> None:
+    from harness.clients.echo import EchoMismatchError, check_echo_datagram
+
+    with pytest.raises(EchoMismatchError, match="differing at offset 2"):
+        check_echo_datagram(b"abcd", b"abXd")
+    assert issubclass(EchoMismatchError, RoundTripError)
+
+
+def test_a_time_reply_far_from_our_clock_is_refused() -> None:
+    from harness.clients.timekeeping import TimeReplyError, check_time_reply
+    from harness.protocols.timekeeping import SECONDS_1900_TO_1970
+
+    now = time.time()
+    reply = int(now + SECONDS_1900_TO_1970).to_bytes(4, "big")
+    assert abs(check_time_reply(reply, now=now, tolerance_s=2) - now) <= 1
+    with pytest.raises(TimeReplyError, match="4-byte RFC 868 time"):
+        check_time_reply(reply[:3], now=now, tolerance_s=2)
+    with pytest.raises(TimeReplyError, match="s off"):
+        check_time_reply(reply[::-1], now=now, tolerance_s=2)
+
+
+def test_the_threaded_client_refuses_a_service_without_a_requester() -> None:
+    without = next(name for name, service in SERVICES.items() if service.load_profile is None)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.loadgen.threaded_client", "--service", without, "--target", "127.0.0.1:9"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2 and "has no requester in its load profile" in result.stderr

@@ -16,6 +16,8 @@ import select
 import socket
 from typing import Any, Iterable
 
+from harness.clients.requesters import interrupt_socket
+
 # Loopback answers in microseconds; a second is generous per try, three tries ride out a
 # dropped datagram without making a dead server slow to report.
 DEFAULT_TIMEOUT_S = 1.0
@@ -102,3 +104,47 @@ def request_datagram(
     raise NoAnswerError(
         f"no reply from {where} (udp) after {attempts} request(s), {timeout:g} s each"
     )
+
+
+class DatagramConnection:
+    """One connected UDP socket for a sequence of request/reply exchanges, without retries.
+
+    For load generators, which must count a lost datagram rather than hide it behind a
+    retry (:func:`request_datagram` is the retrying client). Connected, so the kernel
+    delivers only datagrams from the server's address and port.
+
+    Args:
+        address: the server's ``(host, port)``.
+        timeout: bound on each wait for a reply, or None to wait until :meth:`interrupt`.
+
+    Resource handling: owns its socket from construction until :meth:`close`; after a lost
+    reply, close it and open a new one (a new source port), so that the late reply cannot be
+    taken for the answer to the next request.
+    """
+
+    def __init__(self, address: tuple[str, int], *, timeout: float | None) -> None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.settimeout(timeout)
+            self._sock.connect(address)
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def exchange(self, payload: bytes) -> bytes:
+        """Send ``payload``, return the first datagram that comes back.
+
+        Raises:
+            TimeoutError: nothing came back within the timeout.
+            ConnectionRefusedError: ICMP port unreachable came back.
+        """
+        self._sock.send(payload)
+        return self._sock.recv(RECEIVE_BUFFER_BYTES)
+
+    def interrupt(self) -> None:
+        """End a wait in :meth:`exchange` from another thread or greenlet (it returns b"")."""
+        interrupt_socket(self._sock)
+
+    def close(self) -> None:
+        self._sock.close()

@@ -14,6 +14,11 @@ persistent connections, one echo per request); :func:`echo_once` is the one-shot
 Every failure is an :class:`EchoError` whose message uses the suites' wording for what was
 observed (data with a hexdump, orderly close, reset, timeout, unreachable), and whose
 subclass says which, so a load test can count timeouts apart from wrong replies.
+
+This is the one echo client: the load generators drive it through the requesters at the end
+of this module (:func:`stream_echo_requester`, :func:`line_echo_requester`,
+:func:`datagram_echo_requester`, named by the echo services' load profiles), so a locust user,
+the plain threaded client and a script check an echo with the same code.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import time
 
 from harness.checks.endpoint import Deadline, format_host_port
 from harness.checks.stream import Conversation, Ending, converse
+from harness.clients.datagram import DatagramConnection
+from harness.clients.requesters import ConnectionRequester, RequestOptions, RoundTripError, interrupt_socket
+from harness.loadgen.payloads import numbered_payload
 from harness.verdicts import (
     describe_close,
     describe_data,
@@ -43,12 +51,37 @@ BLOCKING_ROUND_TRIP_MAX_BYTES = 65536
 RECV_BYTES = 65536
 
 
-class EchoError(Exception):
+def open_connection(host: str, port: int, timeout: float | None) -> socket.socket:
+    """Connect over TCP without a name lookup when ``host`` is an address literal.
+
+    ``socket.create_connection`` always calls ``getaddrinfo``, which gevent runs on a small
+    thread pool: 1000 locust users connecting at once then queue behind it for up to a
+    second, and that delay would be reported as the server's. ``connect`` on a literal skips
+    the lookup.
+
+    Raises:
+        OSError: the connect failed (refused, timed out...).
+    """
+    if host.lower() == "localhost":
+        return socket.create_connection((host, port), timeout=timeout)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class EchoError(RoundTripError):
     """The server did not echo the payload back; the message says what happened instead."""
 
 
-class EchoMismatchError(EchoError):
-    """Bytes came back that differ from those sent, or more than were sent."""
+class EchoMismatchError(EchoError, AssertionError):
+    """Bytes came back that differ from those sent, or more than were sent (the peer broke
+    RFC 862)."""
 
 
 class EchoClosedError(EchoError):
@@ -73,7 +106,9 @@ class EchoConnection:
     Args:
         host: the server's address (loopback, in this project).
         port: its TCP port.
-        timeout: seconds each round trip (and the connect) may take.
+        timeout: seconds the connect and each round trip may take.
+        wait_for_interrupt: wait for each reply without a timeout, until it comes or
+            :meth:`interrupt` is called (for a caller with its own watchdog: locust's users).
 
     Raises:
         EchoUnreachableError: connection refused.
@@ -84,11 +119,13 @@ class EchoConnection:
     the caller should close it and connect anew.
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT_S, wait_for_interrupt: bool = False
+    ) -> None:
         self.address = format_host_port(host, port)
         self.timeout = timeout
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            self._sock = open_connection(host, port, timeout)
         except ConnectionRefusedError:
             raise EchoUnreachableError(describe_unreachable(self.address)) from None
         except TimeoutError:
@@ -96,6 +133,9 @@ class EchoConnection:
                 describe_timeout(timeout, 0, why="the TCP handshake did not complete")
             ) from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reply_timeout = None if wait_for_interrupt else timeout
+        self._sock.settimeout(self._reply_timeout)
+        self._buffer = bytearray()
 
     def echo(self, payload: bytes) -> float:
         """Send ``payload`` and wait until exactly it has come back.
@@ -109,30 +149,40 @@ class EchoConnection:
         """
         started = time.perf_counter()
         if len(payload) <= BLOCKING_ROUND_TRIP_MAX_BYTES:
-            self._echo_blocking(payload, time.monotonic() + self.timeout)
+            self._echo_blocking(payload)
         else:
             self._echo_concurrently(payload)
         return time.perf_counter() - started
 
-    def _echo_blocking(self, payload: bytes, deadline: float) -> None:
+    def _echo_blocking(self, payload: bytes) -> None:
+        # The socket keeps the connection's timeout between round trips; it is narrowed only
+        # when a reply arrives in pieces (one syscall less per small echo, which is what load
+        # tests measure most).
         sock = self._sock
-        received = bytearray()
+        size = len(payload)
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        view = memoryview(self._buffer)
+        received = 0
+        deadline = None if self._reply_timeout is None else time.monotonic() + self._reply_timeout
         try:
-            sock.settimeout(self.timeout)
             sock.sendall(payload)
-            while len(received) < len(payload):
-                sock.settimeout(max(deadline - time.monotonic(), 1e-6))
-                data = sock.recv(min(RECV_BYTES, len(payload) - len(received)))
-                if not data:
-                    raise EchoClosedError(describe_close(len(received), len(payload)))
-                start = len(received)
-                received += data
-                if payload[start : len(received)] != data:
-                    raise EchoMismatchError(describe_data(payload, bytes(received)))
+            while received < size:
+                count = sock.recv_into(view[received:size])
+                if count == 0:
+                    raise EchoClosedError(describe_close(received, size))
+                if view[received : received + count] != payload[received : received + count]:
+                    raise EchoMismatchError(describe_data(payload, bytes(view[: received + count])))
+                received += count
+                if received < size and deadline is not None:
+                    sock.settimeout(max(deadline - time.monotonic(), 1e-6))
         except TimeoutError:
-            raise EchoTimeoutError(describe_timeout(self.timeout, len(received), len(payload))) from None
+            raise EchoTimeoutError(describe_timeout(self.timeout, received, size)) from None
         except (ConnectionResetError, BrokenPipeError):
-            raise EchoResetError(describe_reset(len(received), len(payload))) from None
+            raise EchoResetError(describe_reset(received, size)) from None
+        finally:
+            if received and sock.gettimeout() != self._reply_timeout:
+                sock.settimeout(self._reply_timeout)
 
     def _echo_concurrently(self, payload: bytes) -> None:
         self._sock.setblocking(False)
@@ -140,7 +190,7 @@ class EchoConnection:
             conversation = Conversation(self._sock, [payload], payload)
             converse([conversation], Deadline(self.timeout), stall_timeout=self.timeout)
         finally:
-            self._sock.setblocking(True)
+            self._sock.settimeout(self._reply_timeout)
         received = bytes(conversation.received)
         if conversation.ending is Ending.COMPLETE:
             return
@@ -151,6 +201,15 @@ class EchoConnection:
         if conversation.ending is Ending.RESET:
             raise EchoResetError(describe_reset(len(received), len(payload)))
         raise EchoTimeoutError(describe_timeout(self.timeout, len(received), len(payload)))
+
+    def interrupt(self) -> None:
+        """End a round trip blocked in another thread or greenlet: its read sees the end of
+        the stream (the caller's watchdog then reports a timeout)."""
+        interrupt_socket(self._sock)
+
+    def abort(self) -> None:
+        """Close at once, without waiting for the server's FIN (a load generator's close)."""
+        self._sock.close()
 
     def close(self) -> None:
         """End the connection the way RFC 862 ends it: the client's FIN, then the server's.
@@ -186,3 +245,67 @@ def echo_once(host: str, port: int, payload: bytes, *, timeout: float = DEFAULT_
     """
     with EchoConnection(host, port, timeout=timeout) as connection:
         return connection.echo(payload)
+
+
+def check_echo_datagram(request: bytes, reply: bytes) -> None:
+    """RFC 862 over UDP: "Once a datagram is received, the data from it is sent back".
+
+    Raises:
+        EchoMismatchError: the reply differs from the request.
+    """
+    if reply != request:
+        raise EchoMismatchError(describe_data(request, reply))
+
+
+# --- requesters for the load generators (harness/clients/requesters.py) ---------------------
+
+
+class StreamEchoRequester(ConnectionRequester):
+    """Numbered payloads (one LF-terminated line each with ``line``) echoed over one TCP
+    connection, every byte checked."""
+
+    def __init__(self, address: tuple[str, int], options: RequestOptions, *, line: bool = False) -> None:
+        super().__init__(options)
+        self.line = line
+        self.connection = EchoConnection(
+            *address,
+            timeout=options.connect_timeout_s if options.reply_timeout_s is None else options.reply_timeout_s,
+            wait_for_interrupt=options.reply_timeout_s is None,
+        )
+
+    def request(self) -> int:
+        payload = numbered_payload(self.next_sequence(), self.options.payload_bytes, line=self.line)
+        self.connection.echo(payload)
+        return len(payload)
+
+    def close(self) -> None:
+        self.connection.abort()
+
+
+class DatagramEchoRequester(ConnectionRequester):
+    """Numbered payloads echoed over one connected UDP socket, every reply checked."""
+
+    def __init__(self, address: tuple[str, int], options: RequestOptions) -> None:
+        super().__init__(options)
+        self.connection = DatagramConnection(address, timeout=options.reply_timeout_s)
+
+    def request(self) -> int:
+        payload = numbered_payload(self.next_sequence(), self.options.payload_bytes)
+        reply = self.connection.exchange(payload)
+        check_echo_datagram(payload, reply)
+        return len(reply)
+
+
+def stream_echo_requester(address: tuple[str, int], options: RequestOptions) -> StreamEchoRequester:
+    """RFC 862 over TCP."""
+    return StreamEchoRequester(address, options)
+
+
+def line_echo_requester(address: tuple[str, int], options: RequestOptions) -> StreamEchoRequester:
+    """The chapter's line echo: each request one LF-terminated line."""
+    return StreamEchoRequester(address, options, line=True)
+
+
+def datagram_echo_requester(address: tuple[str, int], options: RequestOptions) -> DatagramEchoRequester:
+    """RFC 862 over UDP."""
+    return DatagramEchoRequester(address, options)

@@ -4,6 +4,9 @@ The chapter's UDP time client is ``s.sendto(b'', addr); s.recvfrom(8192)``: no t
 retry, no check of the reply. These clients bound every wait, retry datagrams, read TCP
 replies to the server's close (both RFCs: the server "closes the connection" after sending),
 and check the reply's form before returning it.
+
+:func:`time_datagram_requester` (named by the time-over-UDP load profile) is the same RFC 868
+client for the load generators: one request per call, no retry, every reply checked.
 """
 
 from __future__ import annotations
@@ -11,11 +14,39 @@ from __future__ import annotations
 import socket
 import time
 
-from harness.clients.datagram import DEFAULT_TIMEOUT_S, request_datagram
-from harness.protocols.timekeeping import decode_daytime, decode_rfc868
+from harness.clients.datagram import DEFAULT_TIMEOUT_S, DatagramConnection, request_datagram
+from harness.clients.requesters import ConnectionRequester, RequestOptions, RoundTripError
+from harness.protocols.timekeeping import MalformedReplyError, decode_daytime, decode_rfc868
 
 # A time or daytime reply is a few dozen bytes; anything past this is not one.
 MAX_TCP_REPLY_BYTES = 4096
+
+# RFC 868 counts whole seconds, and a load generator reads the same clock as the server on
+# the same machine: an answer is at most 1 s behind ours, plus the request's latency. Two
+# seconds accept that and still catch a server in the wrong era, zone or epoch.
+LOAD_TIME_TOLERANCE_S = 2.0
+
+
+class TimeReplyError(RoundTripError):
+    """The reply is not an RFC 868 time near ours (the peer broke RFC 868)."""
+
+
+def check_time_reply(reply: bytes, *, now: float, tolerance_s: float) -> float:
+    """RFC 868: "a 32-bit time value", within ``tolerance_s`` of ``now``.
+
+    Returns:
+        The served time as Unix seconds.
+
+    Raises:
+        TimeReplyError: wrong length, or a time too far from ``now``.
+    """
+    try:
+        served = decode_rfc868(reply, near=now)
+    except MalformedReplyError as error:
+        raise TimeReplyError(f"expected a 4-byte RFC 868 time / actual: {error}: {reply[:16].hex(' ')}") from None
+    if abs(served - now) > tolerance_s:
+        raise TimeReplyError(f"expected a time within {tolerance_s:g} s of ours / actual: {served - now:+.0f} s off")
+    return served
 
 
 def read_tcp_reply(host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT_S) -> bytes:
@@ -65,3 +96,22 @@ def ctime_udp(host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT_S) -> st
 def echo_udp(host: str, port: int, payload: bytes, *, timeout: float = DEFAULT_TIMEOUT_S) -> bytes:
     """RFC 862 over UDP: what came back for ``payload`` (compare it yourself)."""
     return request_datagram(host, port, payload, timeout=timeout)
+
+
+class TimeDatagramRequester(ConnectionRequester):
+    """RFC 868 over one connected UDP socket: an empty request ("the server ... ignores the
+    datagram"), every reply checked against our clock."""
+
+    def __init__(self, address: tuple[str, int], options: RequestOptions) -> None:
+        super().__init__(options)
+        self.connection = DatagramConnection(address, timeout=options.reply_timeout_s)
+
+    def request(self) -> int:
+        reply = self.connection.exchange(b"")
+        check_time_reply(reply, now=time.time(), tolerance_s=LOAD_TIME_TOLERANCE_S)
+        return len(reply)
+
+
+def time_datagram_requester(address: tuple[str, int], options: RequestOptions) -> TimeDatagramRequester:
+    """RFC 868 over UDP."""
+    return TimeDatagramRequester(address, options)

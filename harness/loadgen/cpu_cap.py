@@ -59,7 +59,8 @@ class CpuCap:
     """A cgroup that holds a process tree to ``fraction`` of one core; removed on :meth:`close`.
 
     Args:
-        fraction: the share of one core the tree may use, in (0, 1].
+        fraction: the share of one core the tree may use, in (0, cores] (above 1 a
+            multi-process server may use more than one core's worth in all).
         name: the cgroup's directory name (made unique with our pid).
 
     Raises:
@@ -70,8 +71,9 @@ class CpuCap:
     """
 
     def __init__(self, fraction: float, name: str = "wirecheck-cap") -> None:
-        if not 0 < fraction <= 1:
-            raise ValueError(f"a CPU cap is a fraction of one core in (0, 1], not {fraction}")
+        cores = os.cpu_count() or 1
+        if not 0 < fraction <= cores:
+            raise ValueError(f"a CPU cap is a share of a core in (0, {cores}], not {fraction}")
         self.fraction = fraction
         quota_us = max(1000, round(PERIOD_US * fraction))  # the kernel's minimum quota is 1 ms
         v2_root = _v2_root()

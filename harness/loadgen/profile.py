@@ -2,7 +2,7 @@
 
 ``wirecheck compare``, the threaded client and the locust users know no service by name;
 they read this record from ``SERVICES[name].load_profile``. Everything in it that is code
-(the threaded client's per-thread requester, the service's goals) is named by a dotted path
+(the requester every load generator drives, the service's goals) is named by a dotted path
 (``module:attribute``) and imported only when a load run needs it, so that the registry can
 be imported without locust, matplotlib or the service's load modules.
 """
@@ -23,17 +23,19 @@ class LoadProfile:
         user_class: the locust user class in it.
         request_type: the locust request type whose statistics are the measurement.
         timeout_kinds: exception names that mean "no reply in time" (counted as stalls).
-        threaded_client: ``module:callable`` making the plain threaded client's requester
-            for this service, or None when the yardstick does not speak it.
-        goals: ``module:callable`` judging a finished comparison against the service's own
-            goals, or None when the service has none.
+        requester: ``module:callable``, the service's requester factory
+            (harness/clients/requesters.py): the plain threaded client drives it, and so do
+            the locust users; None when the yardstick does not speak the protocol.
+        goals: ``module:callable`` judging a finished comparison (a
+            ``harness.compare.records.Comparison``) against the service's own goals and
+            returning a list of ``harness.compare.records.Goal``; None when it has none.
     """
 
     locustfile: str
     user_class: str
     request_type: str
     timeout_kinds: tuple[str, ...]
-    threaded_client: str | None = None
+    requester: str | None = None
     goals: str | None = None
 
 

@@ -4,14 +4,17 @@
 say how much of a server's measured rate is the server and how much is the generator: N OS
 threads, each with one persistent connection (or one connected UDP socket), each sending
 one request at a time with blocking calls, no framework, no events, no greenlets. It checks
-replies just as the locust users do (echo byte-exact, time 4 bytes), since a yardstick that
-skipped the check would be cheaper for the wrong reason.
+replies just as the locust users do, with the same code: each thread drives the requester
+that the service's load profile names (``LoadProfile.requester``; the protocol's one client,
+harness/clients/requesters.py), since a yardstick that skipped the check would be cheaper for
+the wrong reason. It knows no service by name.
 
-It runs as its own process (``python -m harness.loadgen.threaded_client ...``) so that it
-can be pinned to the generator's core, and it prints one JSON line: requests per second in
-the measurement window, failures, and its own CPU use. Every wait is bounded by the request
-timeout, and every thread stops at the end of the window (threads are daemons, joined with
-a deadline, so a wedged server cannot keep this process alive).
+It runs as its own process (``python -m harness.loadgen.threaded_client --service NAME
+--target HOST:PORT --threads N --warmup S --duration S ...``) so that it can be pinned to the
+generator's core, and it prints one JSON line: requests per second in the measurement window,
+failures, and its own CPU use. Every wait is bounded by the request timeout, and every thread
+stops at the end of the window (threads are daemons, joined with a deadline, so a wedged
+server cannot keep this process alive).
 """
 
 from __future__ import annotations
@@ -19,19 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
+from harness.clients.requesters import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    REQUEST_FAILURES,
+    Requester,
+    RequesterFactory,
+    RequestOptions,
+)
 from harness.loadgen import procstat
-from harness.loadgen.payloads import numbered_payload
+from harness.loadgen.profile import resolve
 from harness.loadgen.targets import parse_target
-from harness.protocols.timekeeping import MalformedReplyError, decode_rfc868
-
-# As the locust users (harness/loadgen/plugin.py): a reply not back in 2 s is not coming.
-DEFAULT_REQUEST_TIMEOUT_S = 2.0
+from harness.services import UnknownServiceError, get_service
 
 # Extra time the threads get to notice the end of the window before we stop waiting.
 JOIN_GRACE_S = 5.0
@@ -39,9 +45,9 @@ JOIN_GRACE_S = 5.0
 # Threads beyond this are refused: each has a stack, and 4000 is 4x the largest sweep point.
 MAX_THREADS = 4000
 
-# What each service's request looks like and how its reply is checked.
-STREAM_SERVICES = {"echo-tcp", "line-echo-tcp"}
-DATAGRAM_SERVICES = {"echo-udp", "time-udp"}
+# After a failed request, pause before the next: a failing server must not turn a thread's
+# loop into a spin.
+FAILURE_PAUSE_S = 0.01
 
 
 @dataclass
@@ -61,73 +67,28 @@ class ThreadTally:
             self.failures_in_window += in_window
 
 
-def _stream_worker(
-    address: tuple[str, int], payload_bytes: int, line: bool, timeout_s: float,
-    tally: ThreadTally,
+def _worker(
+    factory: RequesterFactory, address: tuple[str, int], options: RequestOptions, tally: ThreadTally
 ) -> None:
+    """One thread: requests back to back until the window ends, a new requester after a failure."""
     window_end = tally.window[1]
-    sequence = 0
-    sock: socket.socket | None = None
-    buffer = bytearray(payload_bytes)
-    view = memoryview(buffer)
+    requester: Requester | None = None
     while time.perf_counter() < window_end:
         try:
-            if sock is None:
-                sock = socket.create_connection(address, timeout=timeout_s)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sequence += 1
-            payload = numbered_payload(sequence, payload_bytes, line=line)
-            sock.sendall(payload)
-            received = 0
-            while received < len(payload):
-                count = sock.recv_into(view[received : len(payload)])
-                if count == 0:
-                    raise ConnectionError("orderly close before the whole echo")
-                received += count
-            ok = bytes(view[: len(payload)]) == payload
-        except OSError:
+            if requester is None:
+                requester = factory(address, options)
+            requester.request()
+            ok = True
+        except REQUEST_FAILURES:
             ok = False
         tally.count(ok)
         if not ok:
-            if sock is not None:
-                sock.close()
-                sock = None
-            time.sleep(0.01)  # a failing server must not turn this loop into a spin
-    if sock is not None:
-        sock.close()
-
-
-def _datagram_worker(
-    address: tuple[str, int], service: str, payload_bytes: int, timeout_s: float,
-    tally: ThreadTally,
-) -> None:
-    window_end = tally.window[1]
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock: socket.socket | None = None
-    sequence = 0
-    while time.perf_counter() < window_end:
-        try:
-            if sock is None:
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                sock.settimeout(timeout_s)
-                sock.connect(address)
-            sequence += 1
-            payload = numbered_payload(sequence, payload_bytes) if service == "echo-udp" else b""
-            sock.send(payload)
-            reply = sock.recv(65536)
-            if service == "echo-udp":
-                ok = reply == payload
-            else:
-                ok = abs(decode_rfc868(reply, near=time.time()) - time.time()) <= 2.0
-        except (OSError, MalformedReplyError):
-            ok = False
-        tally.count(ok)
-        if not ok:
-            if sock is not None:
-                sock.close()
-                sock = None
-    if sock is not None:
-        sock.close()
+            if requester is not None:
+                requester.close()
+                requester = None
+            time.sleep(FAILURE_PAUSE_S)
+    if requester is not None:
+        requester.close()
 
 
 def run_threaded_client(
@@ -137,28 +98,31 @@ def run_threaded_client(
     """Drive ``target`` with ``threads`` blocking clients; return the window's figures.
 
     Raises:
-        ValueError: unknown service, too many threads, non-positive duration.
+        ValueError: unknown service, one without a requester, too many threads,
+            non-positive duration.
         NonLoopbackTargetError: the target is not loopback.
     """
-    if service not in STREAM_SERVICES | DATAGRAM_SERVICES:
-        raise ValueError(f"the threaded client speaks {sorted(STREAM_SERVICES | DATAGRAM_SERVICES)}, not {service!r}")
+    try:
+        entry = get_service(service)
+    except UnknownServiceError as error:
+        raise ValueError(str(error)) from None
+    profile = entry.load_profile
+    if profile is None or profile.requester is None:
+        raise ValueError(f"service {service} has no requester in its load profile")
     if not 1 <= threads <= MAX_THREADS:
         raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
     if duration_s <= 0:
         raise ValueError(f"duration must be positive, got {duration_s:g}")
-    endpoint = parse_target(target, transport="tcp" if service in STREAM_SERVICES else "udp")
+    factory: RequesterFactory = resolve(profile.requester)
+    endpoint = parse_target(target, transport=entry.transport)
+    options = RequestOptions(payload_bytes=payload_bytes, connect_timeout_s=timeout_s, reply_timeout_s=timeout_s)
     threading.stack_size(256 * 1024)  # 1000 threads x the default 8 MiB would be 8 GiB of address space
     window_start = time.perf_counter() + warmup_s
     window = (window_start, window_start + duration_s)
     tallies = [ThreadTally(window) for _ in range(threads)]
     workers = []
     for tally in tallies:
-        if service in STREAM_SERVICES:
-            args = (endpoint.address, payload_bytes, service == "line-echo-tcp", timeout_s, tally)
-            worker = threading.Thread(target=_stream_worker, args=args, daemon=True)
-        else:
-            args = (endpoint.address, service, payload_bytes, timeout_s, tally)
-            worker = threading.Thread(target=_datagram_worker, args=args, daemon=True)
+        worker = threading.Thread(target=_worker, args=(factory, endpoint.address, options, tally), daemon=True)
         worker.start()
         workers.append(worker)
     cpu_at_start = _cpu_seconds_at(window_start)

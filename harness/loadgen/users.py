@@ -24,6 +24,11 @@ This module provides what all of them share:
   already fires the request event, so the µs histograms see its requests unchanged).
 - :class:`WirecheckUser`: the abstract base of the raw-socket users (pacing, options,
   the loopback target).
+- :class:`RequesterClient` and :class:`RequesterUser`: the client and abstract user of every
+  raw-socket protocol. The protocol is a *requester* (harness/clients/requesters.py) from the
+  protocol's one client module, the same the plain threaded client and the scripts use; this
+  layer adds only timing, reporting, and the watchdog that bounds every wait. A concrete
+  user names its requester factory, request type and request name, and nothing else.
 
 Importing this module installs the locust extension (:mod:`harness.loadgen.plugin`).
 """
@@ -35,6 +40,7 @@ from typing import Any, Callable
 
 from locust import User
 
+from harness.clients.requesters import REQUEST_FAILURES, Requester, RequesterFactory, RequestOptions
 from harness.loadgen import plugin
 from harness.loadgen.pacing import Pacer
 from harness.loadgen.recorder import ConnectionSlot
@@ -133,3 +139,178 @@ class WirecheckUser(PacingMixin, User):
 
     def on_stop(self) -> None:
         plugin.RECORDER.retire_slot(self.slot)
+
+
+# After a failed connect or a refused request, pause this long before the next attempt: a
+# refused connect costs microseconds, and without a pause a dead server would make a closed
+# loop spin at full CPU and bury the report in identical failures.
+RECONNECT_PAUSE_S = 0.1
+
+
+class ReplyTimeoutError(TimeoutError):
+    """No complete reply within the request timeout (a stalled or starving stream server)."""
+
+
+class DatagramLostError(TimeoutError):
+    """No reply within the request timeout: the request or the reply was lost (or is very late)."""
+
+
+class RequesterClient:
+    """One user's requester: each request timed, reported, and its wait watched.
+
+    Args:
+        environment: the locust environment whose request event is fired.
+        target: a loopback endpoint.
+        slot: the recorder's health record of this user's connection.
+        factory: makes the protocol's requester (connects).
+        options: payload size and connect timeout; replies are bounded by the watchdog
+            (``plugin``), which calls the requester's ``interrupt``.
+        request_type: the locust request type of the protocol's requests.
+        connect_request_type: when set, a connect is a request of its own of this type
+            (a TCP handshake); otherwise it is part of the first request (a UDP socket).
+        timeout_error: what a reply the watchdog gave up on is reported as.
+
+    Resource handling: owns its requester; :meth:`close` releases it, and every failure
+    closes it before the next request makes a new one.
+    """
+
+    def __init__(
+        self,
+        environment: Any,
+        target: Target,
+        slot: ConnectionSlot,
+        factory: RequesterFactory,
+        *,
+        options: RequestOptions,
+        request_type: str,
+        connect_request_type: str | None,
+        timeout_error: type[TimeoutError],
+    ) -> None:
+        self.environment = environment
+        self.target = target
+        self.slot = slot
+        self.factory = factory
+        self.options = options
+        self.request_type = request_type
+        self.connect_request_type = connect_request_type
+        self.timeout_error = timeout_error
+        self.requester: Requester | None = None
+
+    def _open(self) -> Requester:
+        requester = self.factory(self.target.address, self.options)
+        self.slot.wake = requester.interrupt
+        self.requester = requester
+        return requester
+
+    def connect(self) -> bool:
+        """Make the requester, reported as a ``connect_request_type`` request. Returns success."""
+        assert self.connect_request_type is not None
+        started = time.perf_counter()
+        plugin.RECORDER.begin_wait(self.slot)
+        try:
+            self._open()
+        except OSError as error:
+            plugin.RECORDER.end_wait(self.slot, replied=False, timed_out=isinstance(error, TimeoutError))
+            report_request(
+                self.environment, request_type=self.connect_request_type, name="connect", started=started,
+                response_length=0, exception=error,
+            )
+            time.sleep(RECONNECT_PAUSE_S)
+            return False
+        plugin.RECORDER.end_wait(self.slot, replied=False)
+        report_request(
+            self.environment, request_type=self.connect_request_type, name="connect", started=started,
+            response_length=0,
+        )
+        return True
+
+    def request(self, *, name: str, intended_start: float | None = None) -> None:
+        """One checked request, reported under ``name``.
+
+        Args:
+            name: the locust name of the request.
+            intended_start: the scheduled send time in open loop (latency is measured from it).
+        """
+        if self.requester is None and self.connect_request_type is not None and not self.connect():
+            return
+        sent_at = time.perf_counter()
+        started = intended_start if intended_start is not None else sent_at
+        plugin.RECORDER.begin_wait(self.slot)
+        try:
+            requester = self.requester or self._open()
+            length = requester.request()
+        except REQUEST_FAILURES as error:
+            # A wait the watchdog ended is a timeout, whatever the socket said.
+            failure: BaseException = (
+                self.timeout_error(
+                    f"expected a reply within {self.options.connect_timeout_s:g} s "
+                    "/ actual: none (lost, or the server is stalled)"
+                )
+                if self.slot.expired
+                else error
+            )
+            plugin.RECORDER.end_wait(self.slot, replied=False, timed_out=isinstance(failure, TimeoutError))
+            report_request(
+                self.environment, request_type=self.request_type, name=name, started=started,
+                response_length=0, exception=failure,
+            )
+            self.close()
+            if isinstance(error, ConnectionRefusedError):
+                time.sleep(RECONNECT_PAUSE_S)
+            return
+        plugin.RECORDER.end_wait(self.slot, replied=True)
+        report_request(
+            self.environment, request_type=self.request_type, name=name, started=started,
+            response_length=length,
+        )
+
+    def close(self) -> None:
+        if self.requester is not None:
+            try:
+                self.requester.close()
+            finally:
+                self.requester = None
+
+
+class RequesterUser(WirecheckUser):
+    """Abstract user of one protocol: one connection, one checked request at a time.
+
+    Subclasses set ``requester_factory`` (a ``staticmethod``), ``request_type``,
+    ``request_label`` (``{payload_bytes}`` is replaced by ``--payload-bytes``) and, for a
+    connection-oriented protocol, ``connect_request_type``.
+    """
+
+    abstract = True
+    requester_factory: RequesterFactory
+    request_type = "request"
+    request_label = "request"
+    connect_request_type: str | None = None
+    timeout_error: type[TimeoutError] = ReplyTimeoutError
+
+    def on_start(self) -> None:
+        payload_bytes = int(self.options.payload_bytes)
+        self.client = RequesterClient(
+            self.environment,
+            self.target,
+            self.slot,
+            type(self).requester_factory,
+            options=RequestOptions(
+                payload_bytes=payload_bytes,
+                connect_timeout_s=float(self.options.request_timeout),
+                reply_timeout_s=None,  # the watchdog bounds each wait
+            ),
+            request_type=self.request_type,
+            connect_request_type=self.connect_request_type,
+            timeout_error=self.timeout_error,
+        )
+        self.request_name = self.request_label.format(payload_bytes=payload_bytes) + self.loop_label
+        if self.connect_request_type is not None:
+            self.client.connect()
+
+    def request_once(self) -> None:
+        """One checked request of the protocol."""
+        self.client.request(name=self.request_name, intended_start=self.pacer.take_slot())
+
+    def on_stop(self) -> None:
+        self.client.close()
+        super().on_stop()

@@ -64,8 +64,8 @@ from harness.runners.base import Runner
 # The kinds of service a runner can carry, named as harness.services.ServiceKind values.
 STREAM = "stream"
 DATAGRAM = "datagram"
-WSGI = "wsgi"
-XMLRPC = "xmlrpc"
+WSGI = "wsgi-app"
+XMLRPC = "xmlrpc-app"
 
 
 @dataclass(frozen=True)
