@@ -37,8 +37,9 @@ The chapter's client code, and what is done here instead:
 - No call has a timeout: ``urlopen(url)`` and ``requests.post(url, ...)`` wait forever for a
   server that accepts and never answers. Every recipe takes ``timeout`` (default
   :data:`DEFAULT_TIMEOUT_S`).
-- The urllib responses are never closed (``u = request.urlopen(...)``). Each is read and
-  closed in a ``with`` block.
+- The urllib responses are never closed (``u = request.urlopen(...)``): reading to the end
+  happens to release the connection, but an exception before then (a timeout mid-body)
+  leaves the socket to the garbage collector. Each is read and closed in a ``with`` block.
 - Queries are glued by hand: ``url + '?' + querystring`` breaks a URL that has a query
   already, and ``'http://httpbin.org/get?name=Dave&n=37'`` works only because its values
   need no escaping. Here every query is urlencoded (``params=`` in requests,
