@@ -9,8 +9,9 @@ behaviour where the chapter's code went wrong; the package docstring of
 ``harness.clients.http`` lists those bugs.
 
 One httpbin per module (per xdist worker), stopped at the end. The failure tests use
-loopback sockets of their own: a listener that never accepts (silent) and a port nobody
-listens on (refused).
+loopback sockets of their own: a listener that never accepts (silent), a port nobody
+listens on (refused), and a one-connection fake peer that reads a request and answers it
+wrongly (no reply, a reply that is not HTTP, a body cut short).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import urllib.request
-from urllib.parse import urlencode
 from typing import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -30,6 +32,7 @@ from fixtures.thirdparty import RECIPES_DIRECTORY
 from harness.clients.http import (
     HTTP_CLIENT_LIBRARIES,
     HttpJsonError,
+    HttpProtocolError,
     HttpRecipes,
     HttpTimeoutError,
     HttpUnreachableError,
@@ -47,6 +50,21 @@ CHAPTER_HEADERS = {
 
 # A silent server makes the recipe wait out its whole timeout: short, as loopback needs.
 SILENT_SERVER_TIMEOUT_S = 0.2
+
+# How long the fake peer waits for the recipe's connection and request; a bound on the
+# thread's life should the recipe never connect (the test then fails on its own).
+FAKE_PEER_TIMEOUT_S = 5.0
+
+# What a fake peer sends once it has read a request, then closes; and what the client error
+# must say it observed.
+WRONG_ANSWERS = {
+    "no_reply": (b"", r"orderly close \(before the status line\)"),
+    "not_http": (b"garbage\r\n\r\n", r"data that is not an HTTP reply \(BadStatusLine"),
+    "body_cut_short": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        r"orderly close \(after 3 bytes of the body, 7 more expected\)",
+    ),
+}
 
 # httpbin's /json document starts with this (its sample slideshow).
 HTTPBIN_JSON_TITLE = "Sample Slide Show"
@@ -75,6 +93,36 @@ def silent_url() -> Iterator[str]:
     """A URL whose listener completes connections (the kernel does) but never answers."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+
+@pytest.fixture(params=sorted(WRONG_ANSWERS))
+def wrong_answer(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """A URL whose peer reads one GET's header section, sends a wrong answer and closes;
+    and the pattern of what the client must say it saw.
+
+    Only GETs are sent here: closing with a request body unread would reset the
+    connection instead of closing it, and which of the two the client sees would be a race.
+    """
+    answer, observed = WRONG_ANSWERS[request.param]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(FAKE_PEER_TIMEOUT_S)
+
+        def answer_wrongly() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(FAKE_PEER_TIMEOUT_S)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        return
+                    received += chunk
+                connection.sendall(answer)
+
+        peer = threading.Thread(target=answer_wrongly, daemon=True)
+        peer.start()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/", observed
+        peer.join(FAKE_PEER_TIMEOUT_S)
 
 
 def echoed(reply_body: bytes) -> dict:
@@ -169,10 +217,11 @@ def test_post_reads_its_own_response_not_the_previous_one(library: HttpRecipes, 
 def test_custom_headers_recipe_names_its_own_url_body_and_method(library: HttpRecipes, httpbin: str) -> None:
     # The chapter's header example reused the previous cells' url and body, and was a POST
     # only because it passed one. Header fields change neither URL nor method here.
-    get_seen = echoed(library.get_with_query(f"{httpbin}/anything/get", {}, headers=CHAPTER_HEADERS).body)
-    post_seen = echoed(library.post_form(f"{httpbin}/anything/post", CHAPTER_FORM, headers=CHAPTER_HEADERS).body)
-    assert (get_seen["method"], get_seen["url"], get_seen["form"]) == ("GET", f"{httpbin}/anything/get", {})
-    assert (post_seen["method"], post_seen["url"], post_seen["form"]) == ("POST", f"{httpbin}/anything/post", CHAPTER_FORM)
+    get_url, post_url = f"{httpbin}/anything/get", f"{httpbin}/anything/post"
+    get_seen = echoed(library.get_with_query(get_url, {}, headers=CHAPTER_HEADERS).body)
+    post_seen = echoed(library.post_form(post_url, CHAPTER_FORM, headers=CHAPTER_HEADERS).body)
+    assert (get_seen["method"], get_seen["url"], get_seen["form"]) == ("GET", get_url, {})
+    assert (post_seen["method"], post_seen["url"], post_seen["form"]) == ("POST", post_url, CHAPTER_FORM)
     assert get_seen["headers"]["Spam"] == post_seen["headers"]["Spam"] == "Eggs"
 
 
@@ -247,6 +296,15 @@ def test_refused_connection_is_unreachable(library: HttpRecipes) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(HttpUnreachableError, match=r"unreachable \(.*refused by 127\.0\.0\.1:\d+\)"):
         library.get_with_query(f"http://127.0.0.1:{port}/get", {}, timeout=SILENT_SERVER_TIMEOUT_S)
+
+
+@each_library
+def test_wrong_answer_is_a_protocol_error_saying_what_came(
+    library: HttpRecipes, wrong_answer: tuple[str, str]
+) -> None:
+    url, observed = wrong_answer
+    with pytest.raises(HttpProtocolError, match=observed):
+        library.get_with_query(url, {}, timeout=FAKE_PEER_TIMEOUT_S)
 
 
 @each_library

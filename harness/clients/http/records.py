@@ -165,14 +165,18 @@ def no_reply_error(request: str, address: str, timeout: float, cause: BaseExcept
     if isinstance(cause, http.client.RemoteDisconnected):  # also a ConnectionResetError: first
         return HttpProtocolError(request, expected, "orderly close (before the status line)")
     if isinstance(cause, http.client.IncompleteRead):
+        # http.client's partial is the bytes read; urllib3's subclass gives their count.
+        received = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
         return HttpProtocolError(
-            request, expected, f"orderly close (after {len(cause.partial)} bytes of the body, {cause.expected} more expected)"
+            request, expected, f"orderly close (after {received} bytes of the body, {cause.expected} more expected)"
         )
     if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
         return HttpProtocolError(request, expected, f"reset ({cause})")
     if isinstance(cause, OSError):  # refused, no route, no such host
-        return HttpUnreachableError(request, expected, describe_unreachable(address, str(cause.strerror or cause)))
-    return HttpProtocolError(request, expected, f"data that is not an HTTP reply ({type(cause).__name__}: {cause})")
+        reason = str(cause.strerror or cause)
+        return HttpUnreachableError(request, expected, describe_unreachable(address, reason))
+    what = f"{type(cause).__name__}: {str(cause)!r}"
+    return HttpProtocolError(request, expected, f"data that is not an HTTP reply ({what})")
 
 
 def head_reply(status: int, headers: ResponseHeaders, body: bytes, request: str) -> HeadReply:
