@@ -16,6 +16,7 @@ wrongly (no reply, a reply that is not HTTP, a body cut short).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sys
@@ -55,8 +56,8 @@ SILENT_SERVER_TIMEOUT_S = 0.2
 # thread's life should the recipe never connect (the test then fails on its own).
 FAKE_PEER_TIMEOUT_S = 5.0
 
-# What a fake peer sends once it has read a request, then closes; and what the client error
-# must say it observed.
+# What a fake peer sends once it has read a GET, then closes; and what the client error must
+# say it observed.
 WRONG_ANSWERS = {
     "no_reply": (b"", r"orderly close \(before the status line\)"),
     "not_http": (b"garbage\r\n\r\n", r"data that is not an HTTP reply \(BadStatusLine"),
@@ -95,19 +96,17 @@ def silent_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
 
 
-@pytest.fixture(params=sorted(WRONG_ANSWERS))
-def wrong_answer(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    """A URL whose peer reads one GET's header section, sends a wrong answer and closes;
-    and the pattern of what the client must say it saw.
+@contextlib.contextmanager
+def peer_answering(answer: bytes) -> Iterator[str]:
+    """A URL whose peer reads one request's header section, sends ``answer`` and closes.
 
-    Only GETs are sent here: closing with a request body unread would reset the
-    connection instead of closing it, and which of the two the client sees would be a race.
+    Only requests without a body may be sent to it: closing with a body unread would reset
+    the connection instead of closing it, and which of the two the client sees would be a race.
     """
-    answer, observed = WRONG_ANSWERS[request.param]
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(FAKE_PEER_TIMEOUT_S)
 
-        def answer_wrongly() -> None:
+        def answer_once() -> None:
             connection, _ = listener.accept()
             with connection:
                 connection.settimeout(FAKE_PEER_TIMEOUT_S)
@@ -119,9 +118,9 @@ def wrong_answer(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
                     received += chunk
                 connection.sendall(answer)
 
-        peer = threading.Thread(target=answer_wrongly, daemon=True)
+        peer = threading.Thread(target=answer_once, daemon=True)
         peer.start()
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/", observed
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
         peer.join(FAKE_PEER_TIMEOUT_S)
 
 
@@ -299,12 +298,24 @@ def test_refused_connection_is_unreachable(library: HttpRecipes) -> None:
 
 
 @each_library
-def test_wrong_answer_is_a_protocol_error_saying_what_came(
-    library: HttpRecipes, wrong_answer: tuple[str, str]
-) -> None:
-    url, observed = wrong_answer
-    with pytest.raises(HttpProtocolError, match=observed):
+@pytest.mark.parametrize("answer, observed", list(WRONG_ANSWERS.values()), ids=list(WRONG_ANSWERS))
+def test_wrong_answer_is_a_protocol_error_saying_what_came(library: HttpRecipes, answer: bytes, observed: str) -> None:
+    with peer_answering(answer) as url, pytest.raises(HttpProtocolError, match=observed):
         library.get_with_query(url, {}, timeout=FAKE_PEER_TIMEOUT_S)
+
+
+@each_library
+def test_head_with_a_content_length_that_is_not_a_number_is_a_protocol_error(library: HttpRecipes) -> None:
+    with peer_answering(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n") as url:
+        with pytest.raises(HttpProtocolError, match=r"expected a Content-Length of decimal digits\nactual: data"):
+            library.head(url, timeout=FAKE_PEER_TIMEOUT_S)
+
+
+@each_library
+def test_a_field_sent_twice_reads_as_one_joined_value(library: HttpRecipes, httpbin: str) -> None:
+    # httpbin's /response-headers sends a field once per value given for it.
+    reply = library.get_with_query(f"{httpbin}/response-headers?X-Twice=one&X-Twice=two", {})
+    assert reply.headers.get("x-twice") == reply.headers["X-TWICE"] == "one, two"
 
 
 @each_library

@@ -187,7 +187,8 @@ def head_reply(status: int, headers: ResponseHeaders, body: bytes, request: str)
             RFC 9110 section 8.6).
     """
     content_length = headers.get("Content-Length")
-    if content_length is not None and not content_length.strip().isdigit():
+    digits = None if content_length is None else content_length.strip()
+    if digits is not None and not (digits.isascii() and digits.isdigit()):
         raise HttpProtocolError(
             request, "a Content-Length of decimal digits", f"data (Content-Length: {content_length!r})"
         )
@@ -197,7 +198,7 @@ def head_reply(status: int, headers: ResponseHeaders, body: bytes, request: str)
         body,
         last_modified=headers.get("Last-Modified"),
         content_type=headers.get("Content-Type"),
-        content_length=None if content_length is None else int(content_length),
+        content_length=None if digits is None else int(digits),
     )
 
 
