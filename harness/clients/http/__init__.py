@@ -50,6 +50,8 @@ The chapter's client code, and what is done here instead:
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from harness.clients.http import requests_recipes, urllib_recipes
 from harness.clients.http.records import (
     DEFAULT_TIMEOUT_S,
@@ -66,7 +68,8 @@ from harness.clients.http.records import (
 )
 
 
-def _recipes_of(name: str, module) -> HttpRecipes:
+def _recipes_of(name: str, module: ModuleType) -> HttpRecipes:
+    """One library's module of recipes as an :class:`HttpRecipes`."""
     return HttpRecipes(name, module.get_with_query, module.post_form, module.head, module.get_json)
 
 
