@@ -251,12 +251,17 @@ def test_head_follows_a_redirect_with_head_when_asked(library: HttpRecipes, http
     assert reply.content_length is not None and reply.content_length > 0
 
 
-def test_plain_urllib_turns_a_redirected_head_into_a_get(httpbin: str) -> None:
-    # Why urllib's head() installs its own redirect policy: without it, this happens.
+def test_plain_urllib_turns_a_redirected_head_into_a_get_before_python_3_13(httpbin: str) -> None:
+    # Why urllib's head() installs its own redirect policy: without it, this happens on the
+    # Pythons wirecheck supports before 3.13, where urllib learnt to keep the method.
     request = urllib.request.Request(f"{httpbin}/redirect/1", method="HEAD")
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
-        assert echoed(response.read())["url"] == f"{httpbin}/get"  # a body: it was a GET
+        body = response.read()
+    if sys.version_info < (3, 13):
+        assert echoed(body)["url"] == f"{httpbin}/get"  # a body: it was a GET
+    else:
+        assert body == b""
 
 
 @each_library

@@ -33,7 +33,7 @@ The chapter's client code, and what is done here instead:
   None when absent, and ``headers.get(name)`` is None as well. The example also got a 301
   without saying why: requests does not follow redirects for HEAD. ``head`` takes
   ``follow_redirects`` (False by default, as in requests); when following, urllib's HEAD
-  stays a HEAD (urllib's own handler turns it into a GET).
+  stays a HEAD (urllib's own handler turns it into a GET before Python 3.13).
 - No call has a timeout: ``urlopen(url)`` and ``requests.post(url, ...)`` wait forever for a
   server that accepts and never answers. Every recipe takes ``timeout`` (default
   :data:`DEFAULT_TIMEOUT_S`).

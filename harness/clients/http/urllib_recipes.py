@@ -6,9 +6,9 @@ response), and turns urllib's two ways of reporting a reply into one: ``urlopen`
 a 2xx reply but *raises* every other status as ``HTTPError`` — which is itself the reply,
 with its status, headers and a readable body — so both become an :class:`HttpReply`.
 
-Redirects: urllib follows them, but turns a redirected HEAD into a GET (its
-``HTTPRedirectHandler.redirect_request`` builds the new request without a method), so a
-HEAD that meets a redirect downloads the target's body. RFC 9110 lets a client change only
+Redirects: urllib follows them, but before Python 3.13 turns a redirected HEAD into a GET
+(its ``HTTPRedirectHandler.redirect_request`` builds the new request without a method), so
+a HEAD that meets a redirect downloads the target's body. RFC 9110 lets a client change only
 POST to GET on a 301 or 302 ("For historical reasons, a user agent MAY change the request
 method from POST to GET for the subsequent request", sections 15.4.2 and 15.4.3);
 :class:`_RedirectPolicy` keeps HEAD a HEAD, or follows nothing when asked.
