@@ -73,7 +73,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from harness.compare import GENERATOR_BOUND_CPU_CORES, GENERATOR_CORE, SERVER_CORE, stop_server
+from harness.compare.aggregation import GENERATOR_BOUND_CPU_CORES
+from harness.compare.measure import GENERATOR_CORE, SERVER_CORE, stop_server
 from harness.launch import LaunchError, RunningServer, launch_command
 from harness.loadgen import procstat
 from harness.runners import one_client_at_a_time_runners, runners_for
