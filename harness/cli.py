@@ -20,7 +20,7 @@ from typing import Sequence
 from harness.compare import add_compare_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
-from harness.serving import ServeError, serve_until_signalled
+from harness.serving import ServeError, refuse_tls_unless_stream, serve_until_signalled
 from harness.services import (
     SERVICES,
     ServiceOptionError,
@@ -58,6 +58,7 @@ def serve(args: argparse.Namespace) -> int:
         config = service.server_config(parse_option_assignments(args.option))
         tls_context = None
         if args.tls:
+            refuse_tls_unless_stream(service, args.runner)  # before any certificate is made
             tls_context = server_tls_context(args.cert, args.key, announce=_announce_ca)
         serve_until_signalled(
             service,

@@ -37,6 +37,20 @@ def protocol_factory_for(
     return lambda: TlsServerProtocol(factory(), tls_context)
 
 
+def refuse_tls_unless_stream(service: Service, runner_name: str) -> None:
+    """Raise ServeError unless ``service`` on ``runner_name`` is a byte stream TLS can wrap.
+
+    Raises:
+        ServeError: the service is carried as datagrams or as an application server.
+        UnknownRunnerError: no such runner, or it does not carry the service.
+    """
+    kind = kind_to_carry(runner_name, service.kind.carried_by)
+    if kind != STREAM:
+        raise ServeError(
+            f"TLS is a layer over byte streams; {service.name} on runner {runner_name} is carried as {kind}"
+        )
+
+
 def serve_until_signalled(
     service: Service,
     runner_name: str,
@@ -70,11 +84,8 @@ def serve_until_signalled(
     kind = kind_to_carry(runner_name, service.kind.carried_by)
     runner_class = load_runner(runner_name, kind)
     config = config or service.server_config()
-    if tls_context is not None and kind != STREAM:
-        raise ServeError(
-            f"TLS is a layer over byte streams; {service.name} on runner {runner_name} is carried "
-            f"as {kind}"
-        )
+    if tls_context is not None:
+        refuse_tls_unless_stream(service, runner_name)
     if kind in (WSGI, XMLRPC):
         assert service.application_factory is not None
         factory: Callable[[], Any] = functools.partial(service.application_factory, config)

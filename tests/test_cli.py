@@ -85,7 +85,7 @@ def test_serve_on_ipv6_loopback_brackets_the_host() -> None:
         (("serve", "line-echo-tcp", "--runner", "raw", "--option", "max-line-bytes=0"), "max-line-bytes='0'"),
         (("serve", "line-echo-tcp", "--runner", "raw", "--option", "max-line-bytes"), "expected KEY=VALUE"),
         (("serve", "time-tcp", "--runner", "raw", "--option", "clock-tolerance=1"), "pytest --clock-tolerance"),
-        (("serve", "time-udp", "--runner", "raw", "--tls"), "TLS carries byte streams"),
+        (("serve", "time-udp", "--runner", "raw", "--tls"), "TLS is a layer over byte streams"),
         (("serve", "echo-tcp", "--runner", "raw", "--cert", "x.pem"), "--cert and --key go together"),
         (("serve", "echo-tcp", "--runner", "raw", "--tls", "--cert", "/no/such.pem", "--key", "/no/k.pem"),
          "cannot use certificate /no/such.pem"),
