@@ -71,7 +71,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from harness.compare.aggregation import GENERATOR_BOUND_CPU_CORES
 from harness.compare.measure import GENERATOR_CORE, SERVER_CORE, stop_server
@@ -871,8 +871,22 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def add_core_benchmark_command(commands: Any) -> None:
+    """Add ``core-benchmark`` to the ``wirecheck`` subcommands (called from harness/cli.py)."""
+    parser = commands.add_parser(
+        "core-benchmark",
+        help="the serving core against the previous one (new/old req/s per runner) and TLS cost",
+        description=build_parser().description,
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=lambda args: run_command(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cleans up as Ctrl-C does
     try:
         settings = settings_from(args)
