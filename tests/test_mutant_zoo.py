@@ -13,10 +13,13 @@ resetting and slow-drip mutants also show that a hostile target makes the suite 
 bounded time: the wall time is printed, and the only time assertion is the subprocess bound.
 
 Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
-time over UDP and TCP, the chapter's ctime server) the suite is also run against a reference
-server (the control: it must pass, so the kills are the mutants' doing), and every MUST case
-ID in that run's results must be registered as killed by some mutant — a new MUST case
-without a mutant fails here until one is added to the zoo.
+time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1)
+the suite is also run against a reference server (the control: it must pass, so the kills are
+the mutants' doing), and every MUST case ID in that run's results must be registered as
+killed by some mutant — a new MUST case without a mutant fails here until one is added to
+the zoo. The HTTP wire mutants share a hand-written server of their own
+(fixtures/mutants/_http_mutant_server.py); it has a control too: without a defect it must
+pass every rest-http case, SHOULDs included.
 
 Every test launches its own server on an ephemeral port and writes to its own tmp_path, so
 the module runs in parallel under pytest-xdist (``-n 2``).
@@ -24,11 +27,12 @@ the module runs in parallel under pytest-xdist (``-n 2``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from fixtures.mutants import MUTANTS, Mutant
+from fixtures.mutants import MUTANTS, MUTANTS_DIRECTORY, Mutant
 from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
@@ -86,4 +90,16 @@ def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) 
     assert not killed - must_cases, (
         f"mutants are registered against case IDs the {service} suite has no MUST case for "
         f"(renamed? demoted?): {sorted(killed - must_cases)}"
+    )
+
+
+def test_http_mutants_server_without_a_defect_passes_every_case(tmp_path: Path) -> None:
+    """The wire mutants' shared server, run as it is, passes every rest-http case, SHOULDs
+    included: whatever a wire mutant fails is its one override's doing."""
+    base_command = [sys.executable, str(MUTANTS_DIRECTORY / "_http_mutant_server.py")]
+    run = run_suite_against_command(base_command, "rest-http", tmp_path / "results.json")
+    print(f"suite against the HTTP mutants' server without a defect: {run.wall_time_s:.1f} s")
+    not_ok = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value]
+    assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED and not not_ok, (
+        f"the HTTP mutants' server fails on its own (exit status {run.exit_status}):\n" + "\n".join(not_ok)
     )

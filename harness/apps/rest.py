@@ -87,15 +87,28 @@ def request_parameters(environ: dict) -> dict[str, list[str]]:
     return parameters
 
 
+def name_to_greet(environ: dict) -> str:
+    """The (first) ``name`` parameter, or ``DEFAULT_NAME`` when it is missing or empty.
+
+    Raises:
+        ValueError: the form body is larger than ``MAX_FORM_BYTES``.
+    """
+    names = request_parameters(environ).get("name", [])
+    return names[0] if names and names[0] else DEFAULT_NAME
+
+
+def hello_page(name: str) -> bytes:
+    """The greeting page for ``name``, HTML-escaped, in UTF-8."""
+    return HELLO_PAGE.format(name=html.escape(name, quote=True)).encode("utf-8")
+
+
 def hello(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
     """``Hello X`` as an HTML page, X the (first) ``name`` parameter, HTML-escaped."""
     try:
-        names = request_parameters(environ).get("name", [])
+        name = name_to_greet(environ)
     except ValueError as exc:
         return respond(start_response, "413 Content Too Large", TEXT_TYPE, f"{exc}\n".encode())
-    name = names[0] if names and names[0] else DEFAULT_NAME
-    page = HELLO_PAGE.format(name=html.escape(name, quote=True))
-    return respond(start_response, "200 OK", HTML_TYPE, page.encode("utf-8"))
+    return respond(start_response, "200 OK", HTML_TYPE, hello_page(name))
 
 
 class RestApplication:

@@ -160,21 +160,35 @@ def check_head_has_no_body(endpoint: Endpoint, expected: str) -> None:
         raise ConformanceFailure(expected, f"HEAD Content-Type {head.content_type!r}, GET {get.content_type!r}")
 
 
+# Not ASCII, so that the page's octets and its characters differ in number: RFC 9112 §6.3
+# counts "octets", and a length counted in characters (``len(text)``) is the classic bug.
+LENGTH_CHECK_NAME = "Länge"
+
+
 def check_content_length_matches(endpoint: Endpoint, expected: str) -> None:
     """Keep-alive GET: the response must frame itself and its Content-Length be its length.
 
     A response with no length and no chunking on a connection the server keeps open never
-    ends (the stall limit reports it); content past the declared length shows up as the
-    start of the next response (on a kept connection) or as bytes before the close.
+    ends (the stall limit reports it); one that the server's close ended although the
+    response said the connection stays open did not frame itself (RFC 9112 §9.3: "In order
+    to remain persistent, all messages on a connection need to have a self-defined message
+    length"). Content past the declared length shows up as the start of the next response
+    (on a kept connection) or as bytes before the close; a length past the content, as a stall.
     """
     with HttpConnection(endpoint) as connection:
-        connection.send(request("GET", "/hello?name=length"))
+        connection.send(request("GET", f"/hello?name={quote(LENGTH_CHECK_NAME)}"))
         response = connection.read_response(expected=expected)
         declared = response.header("content-length")
         if declared is not None and int(declared) != len(response.body):
             raise ConformanceFailure(expected, f"Content-Length {declared}, {len(response.body)} bytes of content")
-        judge_hello_page(response, "length", expected)
+        judge_hello_page(response, LENGTH_CHECK_NAME, expected)
         if declared is None:
+            if response.header("transfer-encoding") is None and response.keeps_connection:
+                raise ConformanceFailure(
+                    expected,
+                    f"{response.summary()}, with neither Content-Length nor Transfer-Encoding: its content "
+                    "ended only at the server's close, on a connection the response did not say it closes",
+                )
             return
         if response.keeps_connection:
             connection.send(request("GET", "/hello?name=next"))

@@ -11,7 +11,9 @@ from harness.verdicts import ConformanceFailure, MUST, SHOULD
     level=MUST,
     requirement=(
         'RFC 9112 §6.3: "If a valid Content-Length header field is present without Transfer-Encoding, '
-        'its decimal value defines the expected message body length in octets."'
+        'its decimal value defines the expected message body length in octets." RFC 9112 §9.3: "In order '
+        "to remain persistent, all messages on a connection need to have a self-defined message length "
+        '(i.e., one not defined by closure of the connection)"'
     ),
     expected="a keep-alive response that frames itself; Content-Length equal to the content; the next response then parses",
 )
