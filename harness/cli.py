@@ -17,6 +17,7 @@ import logging
 import sys
 from typing import Sequence
 
+from harness.catalogue import add_cases_command
 from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.set_defaults(handler=list_services)
     add_compare_command(commands)
     add_core_benchmark_command(commands)
+    add_cases_command(commands)
     return parser
 
 

@@ -1,0 +1,41 @@
+"""The case catalogue: every case has a requirement and a well-formed ID, and docs/cases.md is current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.cases import validate_case_id
+from harness.catalogue import load_cases, markdown
+from harness.verdicts import Level
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_case_has_a_quoted_requirement_and_a_valid_id() -> None:
+    cases = load_cases()
+    assert len(cases) > 100
+    for case in cases:
+        validate_case_id(case.case_id)  # <known service>/<section>/<n>
+        assert case.requirement.strip(), f"{case.case_id} has no requirement"
+        if case.level is not Level.INFO:  # a judged case quotes the text that binds it
+            assert '"' in case.requirement, f"{case.case_id}'s requirement quotes nothing: {case.requirement!r}"
+        assert case.expected.strip(), f"{case.case_id} does not say what passing looks like"
+
+
+def test_case_numbers_within_a_section_have_no_duplicates() -> None:
+    ids = [case.case_id for case in load_cases()]
+    assert len(ids) == len(set(ids))
+
+
+def test_docs_cases_md_is_generated_from_the_suites() -> None:
+    committed = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
+    assert committed == markdown(load_cases()), "docs/cases.md is stale: run `wirecheck cases --markdown > docs/cases.md`"
+
+
+def test_wirecheck_cases_lists_every_case_one_per_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "harness", "cases"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()]
+    assert listed == [case.case_id for case in load_cases()]
