@@ -124,7 +124,7 @@ class HttpConnection:
                         describe_timeout(STALL_TIMEOUT_S, 0, why=f"it stopped reading after {len(data) - len(view)} bytes"),
                     )
 
-    def _receive(self, expected: str, received_so_far: int) -> bool:
+    def receive_more(self, expected: str, received_so_far: int) -> bool:
         """Read what arrives next into the buffer; False at EOF.
 
         Raises:
@@ -180,7 +180,7 @@ class HttpConnection:
                     parser.receive_data(b"")
                     continue
                 before = len(self._pending)
-                more = self._receive(expected, received)
+                more = self.receive_more(expected, received)
                 if not more and not received:
                     raise ConformanceFailure(expected, describe_close(0) + ": no response at all")
                 chunk = bytes(self._pending[before:])
@@ -215,7 +215,7 @@ class HttpConnection:
     def read_to_eof(self, expected: str) -> bytes:
         """Everything until the server closes (for HTTP/1.0 and ``Connection: close``)."""
         while not self.eof:
-            self._receive(expected, len(self._pending))
+            self.receive_more(expected, len(self._pending))
         data = bytes(self._pending)
         self._pending.clear()
         return data

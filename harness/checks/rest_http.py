@@ -299,7 +299,7 @@ def check_expect_continue(endpoint: Endpoint, expected: str) -> None:
         connection.send(head)
         # RFC 9110 §10.1.1: the server sends 100 or a final status before the content; a
         # server that waits for the content stalls here, which the stall limit reports.
-        connection._receive(expected + " (a 100 Continue or a final status before the content is sent)", 0)
+        connection.receive_more(expected + " (a 100 Continue or a final status before the content is sent)", 0)
         connection.send(body)
         judge_hello_page(connection.read_response("POST", expected=expected), "expect", expected)
 

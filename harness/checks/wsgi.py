@@ -293,7 +293,7 @@ def check_close_called_after_disconnect(endpoint: Endpoint, expected: str) -> No
     connection = HttpConnection(endpoint)
     try:
         connection.send(request("GET", f"/probe/closing?token={token}&size={MID_RESPONSE_BYTES}"))
-        connection._receive(expected, 0)  # the response has begun
+        connection.receive_more(expected, 0)  # the response has begun
     finally:
         abort_connection(connection.sock)  # the browser goes away mid-response
     if not _wait_until_closed(endpoint, token, expected):
