@@ -24,6 +24,7 @@ from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtoc
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
 from harness.protocols.mpconn import MAX_MESSAGE_BYTES as MPCONN_MAX_MESSAGE_BYTES
 from harness.protocols.mpconn import MultiprocessingEchoProtocol
+from harness.protocols.auth_echo import AuthEchoProtocol
 from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
 from harness.protocols.timekeeping import (
     CtimeDatagramProtocol,
@@ -397,6 +398,14 @@ SERVICES: dict[str, Service] = {
             "suites/mpconn_echo/SPEC.md",
             "a multiprocessing.connection Listener: mutual HMAC challenge, then each message sent back",
             options=(AUTHKEY, MAX_MESSAGE),
+        ),
+        Service(
+            "auth-echo-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: AuthEchoProtocol(config.options[AUTHKEY.name], config.random_bytes),
+            "suites/auth_echo_tcp/SPEC.md",
+            "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
+            options=(AUTHKEY,),
         ),
     )
 }
