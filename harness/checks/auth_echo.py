@@ -100,14 +100,3 @@ def check_truncated_answer_refused(endpoint: Endpoint, key: bytes) -> None:
         whole=False,
     )
 
-
-def check_answer_split_byte_by_byte_accepted(endpoint: Endpoint, key: bytes) -> None:
-    """The right answer in 32 one-byte sends (32 segments, TCP_NODELAY), then the payload."""
-    expected = f"the right answer sent one byte per segment accepted: the {preview(PAYLOAD)} echoed, then a close"
-    sock = endpoint.connect()
-    with sock:
-        answer = answer_for(key, receive_challenge(sock, endpoint))
-        chunks = [answer[index : index + 1] for index in range(ANSWER_BYTES)] + [PAYLOAD]
-        conversation = Conversation(sock, chunks, PAYLOAD, shut_wr=True, read_to_eof=True)
-        converse([conversation], endpoint.deadline)
-        require_complete(conversation, expected, endpoint.deadline)

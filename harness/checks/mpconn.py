@@ -268,10 +268,7 @@ def answer_challenge(peer: FramedPeer, authkey: bytes, challenge: bytes) -> None
 
 def deliver_challenge(peer: FramedPeer, authkey: bytes, challenge: bytes, expected_mac: bytes | None = None) -> None:
     """Challenge the server; verify its MAC (or require ``expected_mac`` exactly); say #WELCOME#."""
-    expected = (
-        f"the server's MAC of our {len(challenge)}-byte challenge "
-        + (f"in the form {describe_mac_form(challenge)}" if expected_mac is None else "")
-    ).strip()
+    expected = f"the server's MAC of our {len(challenge)}-byte challenge: {describe_mac_form(challenge)}"
     peer.send_message(CHALLENGE_PREFIX + challenge, expected=expected)
     mac = peer.receive_message(expected=expected)
     if expected_mac is not None:
@@ -290,7 +287,7 @@ def describe_mac_form(challenge: bytes) -> str:
         name, _ = digest_of(challenge)
     except AuthenticationFailed:
         return "(none: the challenge is malformed)"
-    return f"{{{name}}} + HMAC-{name.upper()}" if name else "a bare 16-byte HMAC-MD5"
+    return f"{{{name}}} + HMAC-{name.upper()} (or a 3.11 server's bare HMAC-MD5)" if name else "exactly the bare 16-byte HMAC-MD5"
 
 
 def modern_challenge(digest: str, random_part: bytes) -> bytes:
@@ -482,12 +479,19 @@ class _ConnectBack:
         return (socket.create_connection, (self.address, 5.0))
 
 
-def check_server_answers_our_challenge(endpoint: Endpoint, authkey: bytes, challenge: bytes) -> None:
-    """Mutual authentication: the server proves the key by answering our challenge, then echoes."""
+def check_server_answers_our_challenge(
+    endpoint: Endpoint, authkey: bytes, challenge: bytes, *, exact: bool = False
+) -> None:
+    """Mutual authentication: the server proves the key by answering our challenge, then echoes.
+
+    Args:
+        exact: require exactly the MAC the challenge's form asks for (a 3.11 Client's check of
+            its legacy challenge); otherwise any MAC a 3.12 Client accepts.
+    """
     expected_echo = "after both #WELCOME#s, a message echoed"
     with FramedPeer(endpoint) as peer:
         answer_challenge(peer, authkey, receive_challenge(peer))
-        deliver_challenge(peer, authkey, challenge)
+        deliver_challenge(peer, authkey, challenge, create_response(authkey, challenge) if exact else None)
         echo = peer.exchange(b"mutual", expected=expected_echo)
         if echo != b"mutual":
             raise ConformanceFailure(expected_echo, f"a frame {describe_frame(echo)}")

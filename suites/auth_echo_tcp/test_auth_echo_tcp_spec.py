@@ -44,13 +44,3 @@ def test_replayed_answer_is_refused(endpoint: Endpoint, authkey: bytes) -> None:
 def test_truncated_answer_is_refused(endpoint: Endpoint, authkey: bytes) -> None:
     auth_echo.check_truncated_answer_refused(endpoint, authkey)
 
-
-S5 = (
-    'SPEC.md S5: "The server MUST wait for all 32 bytes of the answer, however the network splits '
-    'them, and MUST NOT wait past the client\'s EOF."'
-)
-
-
-@case("auth-echo-tcp/spec/6", level=MUST, requirement=S5, expected="the right answer in 32 one-byte segments accepted, then the echo")
-def test_answer_split_byte_by_byte_is_accepted(endpoint: Endpoint, authkey: bytes) -> None:
-    auth_echo.check_answer_split_byte_by_byte_accepted(endpoint, authkey)
