@@ -509,6 +509,9 @@ def check_bad_challenge_refused(endpoint: Endpoint, authkey: bytes, message: byt
 def check_stdlib_client_round_trip(endpoint: Endpoint, authkey: bytes, interpreter: str = sys.executable) -> str:
     """``multiprocessing.connection.Client`` of ``interpreter`` connects, sends bytes and an object.
 
+    The client script runs unchanged on CPython 2.7 and 3.x, so any interpreter's Client can
+    be the peer (``interpreter``).
+
     Returns:
         The client's interpreter version, for the record.
     """
@@ -535,9 +538,9 @@ def check_stdlib_client_round_trip(endpoint: Endpoint, authkey: bytes, interpret
 
 _STDLIB_CLIENT = textwrap.dedent(
     """
-    import sys
+    import binascii, sys
     from multiprocessing.connection import Client
-    authkey = bytes.fromhex(sys.stdin.read().strip())
+    authkey = binascii.unhexlify(sys.stdin.read().strip())  # 2.7 and 3.x alike
     connection = Client((sys.argv[1], int(sys.argv[2])), authkey=authkey)
     print(sys.version.split()[0])
     connection.send_bytes(b"ping")
