@@ -17,12 +17,15 @@ deadline and stopped by its pid, with the key handed over on stdin (never on a c
 
 from __future__ import annotations
 
+import hmac
+import os
 import pickle
 import selectors
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Callable
 
 from harness.checks.endpoint import Endpoint
@@ -161,8 +164,6 @@ class FramedPeer:
 
     @staticmethod
     def _now() -> float:
-        import time
-
         return time.monotonic()
 
     def _progress(self) -> str:
@@ -311,8 +312,6 @@ def authenticated_peer(endpoint: Endpoint, authkey: bytes) -> FramedPeer:
 
 
 def _client_nonce(length: int) -> bytes:
-    import os
-
     return os.urandom(length)  # a checker's nonce: the server's randomness is what is judged
 
 
@@ -387,8 +386,6 @@ def check_correct_mac_welcomed(endpoint: Endpoint, authkey: bytes) -> None:
 
 def check_legacy_answer_welcomed(endpoint: Endpoint, authkey: bytes) -> None:
     """A <= 3.11 Client's bare 16-byte HMAC-MD5 of the whole challenge gets #WELCOME#."""
-    import hmac
-
     expected = "#WELCOME# after a legacy Client's bare HMAC-MD5 of the whole challenge"
     with FramedPeer(endpoint) as peer:
         challenge = receive_challenge(peer)
@@ -417,8 +414,6 @@ def check_wrong_key_refused(endpoint: Endpoint, authkey: bytes) -> None:
 
 def check_unlisted_digest_answer_refused(endpoint: Endpoint, authkey: bytes) -> None:
     """A correct HMAC-SHA1 under the right key, named ``{sha1}``: sha1 is not allowed."""
-    import hmac
-
     _check_answer_refused(
         endpoint,
         lambda challenge: b"{sha1}" + hmac.new(authkey, challenge, "sha1").digest(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+from typing import Callable
 
 from harness.protocols.base import Chunk, ConnectionContext
 from harness.protocols.echo import EchoProtocol
@@ -53,7 +54,7 @@ class AuthEchoProtocol:
         random_bytes: ``n -> n`` unpredictable bytes (ServiceConfig's), for the challenge.
     """
 
-    def __init__(self, key: bytes, random_bytes) -> None:
+    def __init__(self, key: bytes, random_bytes: Callable[[int], bytes]) -> None:
         if not key:
             raise ValueError("auth-echo-tcp needs a non-empty key")
         self._key = key

@@ -34,6 +34,7 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
+from typing import Callable
 
 from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
 
@@ -251,7 +252,7 @@ class MultiprocessingEchoProtocol:
     """
 
     def __init__(
-        self, authkey: bytes, random_bytes, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+        self, authkey: bytes, random_bytes: Callable[[int], bytes], *, max_message_bytes: int = MAX_MESSAGE_BYTES
     ) -> None:
         if not authkey:
             raise ValueError("mpconn-echo needs a non-empty authkey")
