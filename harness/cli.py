@@ -18,6 +18,7 @@ import sys
 from typing import Sequence
 
 from harness.compare import add_compare_command
+from harness.interop import add_matrix_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
 from harness.serving import ServeError, serve_until_signalled
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("--table", action="store_true", help="a table for people")
     list_parser.set_defaults(handler=list_services)
     add_compare_command(commands)
+    add_matrix_command(commands)
     return parser
 
 
