@@ -20,6 +20,7 @@ from typing import Sequence
 from harness.catalogue import add_cases_command
 from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
+from harness.interop import add_matrix_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
 from harness.serving import ServeError, refuse_tls_unless_stream, serve_until_signalled
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(commands)
     add_core_benchmark_command(commands)
     add_cases_command(commands)
+    add_matrix_command(commands)
     return parser
 
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import IO, Sequence
+from typing import IO, Collection, Mapping, Sequence
 
 READY_PATTERN = re.compile(rb"^READY (tcp|udp|tls) \[?([^\]\s]+?)\]?:(\d+)\r?\n$")
 
@@ -138,13 +138,39 @@ def processes_in_session(session_id: int) -> list[int]:
 
 
 def serve_command(
-    service: str, runner: str, *, host: str = "127.0.0.1", workers: int | None = None
+    service: str,
+    runner: str,
+    *,
+    host: str = "127.0.0.1",
+    workers: int | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The argv of ``wirecheck serve`` for this interpreter (no reliance on PATH)."""
+    """The argv of ``wirecheck serve`` for this interpreter (no reliance on PATH).
+
+    Args:
+        options: service options, each passed as ``--option NAME=VALUE``.
+    """
     argv = [sys.executable, "-m", "harness", "serve", service, "--runner", runner, "--host", host]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    for name, value in (options or {}).items():
+        argv += ["--option", f"{name}={value}"]
     return argv
+
+
+# What stands in for a secret value in any argv we show (error messages, reprs).
+HIDDEN_VALUE = "(secret)"
+
+
+def hide_values(argv: Sequence[str], hidden: Collection[str]) -> list[str]:
+    """``argv`` with every occurrence of each ``hidden`` string (a shared key) replaced."""
+    shown = []
+    for argument in argv:
+        for value in hidden:
+            if value:
+                argument = argument.replace(value, HIDDEN_VALUE)
+        shown.append(argument)
+    return shown
 
 
 def launch_command(
@@ -153,6 +179,7 @@ def launch_command(
     ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
+    hidden: Collection[str] = (),
 ) -> RunningServer:
     """Start ``argv`` and wait for its READY line.
 
@@ -161,6 +188,8 @@ def launch_command(
         ready_timeout: seconds to wait for that line.
         env: environment for the child (default: ours).
         cwd: working directory for the child.
+        hidden: secret values in ``argv``; the returned server's ``argv`` and any error
+            message show them as ``(secret)``.
 
     Returns:
         The running server.
@@ -181,6 +210,7 @@ def launch_command(
         cwd=cwd,
         start_new_session=True,  # its own process group: a Ctrl-C to pytest is ours to forward
     )
+    shown_argv = hide_values(argv, hidden)
     line, reached_eof = _read_first_line(process, ready_timeout)
     match = READY_PATTERN.match(line)
     if match is None:
@@ -191,7 +221,7 @@ def launch_command(
                 exited_by_itself = True
             except subprocess.TimeoutExpired:
                 pass
-        partial = RunningServer(list(argv), "tcp", "", 0, process, stderr_file)
+        partial = RunningServer(shown_argv, "tcp", "", 0, process, stderr_file)
         status = partial.stop(timeout=2.0)
         stderr_file_text = partial.stderr_text()
         if line:
@@ -204,10 +234,10 @@ def launch_command(
             what = f"said nothing within {ready_timeout:g} s"
         raise LaunchError(
             f"server did not come up: {what} (exit status {status})\n"
-            f"  command: {' '.join(argv)}\n  stderr: {stderr_file_text.strip()[-2000:] or '(empty)'}"
+            f"  command: {' '.join(shown_argv)}\n  stderr: {stderr_file_text.strip()[-2000:] or '(empty)'}"
         )
     transport, host, port = match.group(1).decode(), match.group(2).decode(), int(match.group(3))
-    return RunningServer(list(argv), transport, host, port, process, stderr_file)
+    return RunningServer(shown_argv, transport, host, port, process, stderr_file)
 
 
 def launch_server(
@@ -217,14 +247,23 @@ def launch_server(
     host: str = "127.0.0.1",
     workers: int | None = None,
     ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
+    options: Mapping[str, str] | None = None,
+    secret_options: Collection[str] = (),
 ) -> RunningServer:
     """Start a reference server (``SERVICES[service] x RUNNERS[runner]``) on an ephemeral port.
+
+    Args:
+        options: service options (``--option NAME=VALUE``).
+        secret_options: the names among ``options`` whose values are never shown.
 
     Raises:
         LaunchError: as :func:`launch_command`.
     """
+    options = dict(options or {})
     return launch_command(
-        serve_command(service, runner, host=host, workers=workers), ready_timeout=ready_timeout
+        serve_command(service, runner, host=host, workers=workers, options=options),
+        ready_timeout=ready_timeout,
+        hidden=[options[name] for name in secret_options if name in options],
     )
 
 

@@ -42,7 +42,9 @@ Theory of operation:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -53,7 +55,14 @@ from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_t
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.launch import LaunchError, RunningServer, launch_server
-from harness.services import ServiceOption, ServiceOptionError, checker_options, parse_option_value
+from harness.services import (
+    ServiceOption,
+    ServiceOptionError,
+    checker_options,
+    get_service,
+    parse_option_value,
+    per_run_secret_options,
+)
 from harness.verdicts import (
     CaseRecord,
     ConformanceFailure,
@@ -85,6 +94,8 @@ class WirecheckRun:
     strict: bool
     results_path: Path | None
     started: str = field(default_factory=utc_timestamp)
+    # option name -> a random value for this process's reference servers and their checks
+    per_run_secrets: dict[str, str] = field(default_factory=dict)
     # nodeid -> record; filled on whichever process sees the reports (the controller)
     records: dict[str, CaseRecord] = field(default_factory=dict)
 
@@ -203,6 +214,7 @@ def pytest_configure(config: pytest.Config) -> None:
         case_timeout=case_timeout,
         strict=strict_requested(config),
         results_path=Path(results) if results else None,
+        per_run_secrets=_fresh_secrets(),
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
@@ -306,10 +318,40 @@ class ServerPool:
         self._servers.clear()
 
 
+# --- per-run secrets --------------------------------------------------------------------
+#
+# A secret option that the server and the checks both read (a shared key) gets a fresh random
+# value in each pytest process: reference servers are launched with ``--option NAME=VALUE``
+# and the checks of those servers see the same value through ``service_options``. A
+# ``--target`` server is checked with the value given on the command line instead (pytest
+# ``--NAME``). The value is never printed: launch errors show it as ``(secret)``.
+
+# 32 random bytes as 64 hex digits: text any option parser of a key accepts.
+PER_RUN_SECRET_BYTES = 32
+
+
+def _fresh_secrets() -> dict[str, str]:
+    return {
+        name: secrets.token_hex(PER_RUN_SECRET_BYTES)
+        for name, option in checker_options().items()
+        if option.secret and option.for_server
+    }
+
+
+def launch_with_secrets(per_run_secrets: dict[str, str], service: str, runner: str) -> RunningServer:
+    """:func:`launch_server`, passing the service's per-run secret options."""
+    options = {
+        option.name: per_run_secrets[option.name]
+        for option in per_run_secret_options(get_service(service))
+        if option.name in per_run_secrets
+    }
+    return launch_server(service, runner, options=options, secret_options=tuple(options))
+
+
 @pytest.fixture(scope="session")
-def wirecheck_servers() -> Iterator[ServerPool]:
+def wirecheck_servers(pytestconfig: pytest.Config) -> Iterator[ServerPool]:
     """The session's reference servers (launched lazily; stopped at session end)."""
-    pool = ServerPool()
+    pool = ServerPool(functools.partial(launch_with_secrets, pytestconfig.stash[RUN_KEY].per_run_secrets))
     try:
         yield pool
     finally:
@@ -333,8 +375,19 @@ def endpoint(
 
 @pytest.fixture
 def service_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The suites' service options (``--clock-tolerance`` ...), by option name, parsed."""
-    return {name: request.config.getoption(option.attribute) for name, option in checker_options().items()}
+    """The suites' service options (``--clock-tolerance`` ...), by option name, parsed.
+
+    Against a reference server a per-run secret option has the value the server was
+    launched with; against a ``--target``, the command line's.
+    """
+    options = checker_options()
+    values = {name: request.config.getoption(option.attribute) for name, option in options.items()}
+    callspec = getattr(request.node, "callspec", None)
+    target = callspec.params.get(TARGET_ARGUMENT) if callspec is not None else None
+    if isinstance(target, Target) and target.runner is not None:
+        for name, text in request.config.stash[RUN_KEY].per_run_secrets.items():
+            values[name] = options[name].parse(text)
+    return values
 
 
 @pytest.fixture

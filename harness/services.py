@@ -24,6 +24,9 @@ from harness.apps import wsgi_probe, xmlrpc_service
 from harness.apps.rest import RestApplication
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
+from harness.protocols.mpconn import MAX_MESSAGE_BYTES as MPCONN_MAX_MESSAGE_BYTES
+from harness.protocols.mpconn import MultiprocessingEchoProtocol
+from harness.protocols.auth_echo import AuthEchoProtocol
 from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
 from harness.protocols.timekeeping import (
     CtimeDatagramProtocol,
@@ -103,7 +106,10 @@ class ServiceOption:
         help: one line for ``--help``.
         for_server: the reference server reads it (``wirecheck serve --option``).
         for_checks: the suite's checkers read it (a pytest option of the same name).
-        secret: never printed or logged (a shared key).
+        secret: never printed or logged (a shared key). A secret option that is both
+            ``for_server`` and ``for_checks`` is given a fresh random value per pytest run
+            for the reference servers and their checks (``harness.pytest_plugin``).
+        required: the server cannot start without it (``server_config`` refuses).
     """
 
     name: str
@@ -113,6 +119,7 @@ class ServiceOption:
     for_server: bool = False
     for_checks: bool = False
     secret: bool = False
+    required: bool = False
 
     @property
     def attribute(self) -> str:
@@ -200,6 +207,12 @@ class Service:
                     "not for the server"
                 )
             values[name] = parse_option_value(option, text)
+        missing = [o.name for o in self.options if o.for_server and o.required and o.name not in given]
+        if missing:
+            raise ServiceOptionError(
+                f"service {self.name} needs --option {missing[0]}=VALUE"
+                + (" (a shared secret: keep it out of logs)" if self.option(missing[0]).secret else "")
+            )
         return ServiceConfig(options=values, **config)
 
     def _known_options(self) -> str:
@@ -229,6 +242,23 @@ def parse_option_assignments(assignments: list[str]) -> dict[str, str]:
     return given
 
 
+def secret_text(text: str) -> bytes:
+    """A shared key given as text: its UTF-8 bytes (at least 8 of them)."""
+    value = text.encode("utf-8")
+    if len(value) < MIN_SECRET_BYTES:
+        raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
+    return value
+
+
+# A key shorter than this is a typo or a placeholder, not a secret.
+MIN_SECRET_BYTES = 8
+
+
+def per_run_secret_options(service: Service) -> tuple[ServiceOption, ...]:
+    """The options for which a reference server and the checks share a random per-run value."""
+    return tuple(option for option in service.options if option.secret and option.for_server and option.for_checks)
+
+
 # --- the options and load profiles of the services ------------------------------------------
 
 CLOCK_TOLERANCE = ServiceOption(
@@ -245,6 +275,26 @@ MAX_LINE = ServiceOption(
     positive_int,
     MAX_LINE_BYTES,
     f"the longest line held before it is echoed in pieces (default {MAX_LINE_BYTES})",
+    for_server=True,
+)
+
+AUTHKEY = ServiceOption(
+    "authkey",
+    secret_text,
+    None,
+    "the shared secret of the authenticated services (text, used as its UTF-8 bytes); "
+    "reference servers get a random one per run",
+    for_server=True,
+    for_checks=True,
+    secret=True,
+    required=True,
+)
+
+MAX_MESSAGE = ServiceOption(
+    "max-message-bytes",
+    positive_int,
+    MPCONN_MAX_MESSAGE_BYTES,
+    f"the longest message mpconn-echo holds and echoes (default {MPCONN_MAX_MESSAGE_BYTES})",
     for_server=True,
 )
 
@@ -414,6 +464,26 @@ SERVICES: dict[str, Service] = {
             "the eight validator1 methods every XML-RPC implementation was checked against",
             application_factory=lambda config: xmlrpc_service.validator1_application(),
             modules=_XMLRPC_MODULES,
+        ),
+        Service(
+            "mpconn-echo",
+            ServiceKind.BYTE_STREAM,
+            lambda config: MultiprocessingEchoProtocol(
+                config.options[AUTHKEY.name],
+                config.random_bytes,
+                max_message_bytes=config.options[MAX_MESSAGE.name],
+            ),
+            "suites/mpconn_echo/SPEC.md",
+            "a multiprocessing.connection Listener: mutual HMAC challenge, then each message sent back",
+            options=(AUTHKEY, MAX_MESSAGE),
+        ),
+        Service(
+            "auth-echo-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: AuthEchoProtocol(config.options[AUTHKEY.name], config.random_bytes),
+            "suites/auth_echo_tcp/SPEC.md",
+            "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
+            options=(AUTHKEY,),
         ),
     )
 }

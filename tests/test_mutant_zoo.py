@@ -28,6 +28,7 @@ the module runs in parallel under pytest-xdist (``-n 2``).
 from __future__ import annotations
 
 import sys
+import secrets
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ from fixtures.suite_run import (
     run_suite_against_command,
 )
 from harness.launch import serve_command
-from harness.services import get_service
+from harness.services import get_service, per_run_secret_options
 from harness.verdicts import Level, Verdict
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,9 @@ MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS})
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
 def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
-    run = run_suite_against_command(mutant.command(), mutant.service, tmp_path / "results.json")
+    run = run_suite_against_command(
+        mutant.command(), mutant.service, tmp_path / "results.json", extra_arguments=mutant.suite_arguments
+    )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
 
     assert run.exit_status == EXIT_SOME_CASE_FAILED, (
@@ -72,8 +75,13 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
 @pytest.mark.parametrize("service", MUTATED_SERVICES)
 def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) -> None:
     control_runner = CONTROL_RUNNERS[get_service(service).transport]
-    control_command = serve_command(service, control_runner)
-    control = run_suite_against_command(control_command, service, tmp_path / "results.json")
+    # A shared secret (an authenticated service's key): a fresh value for server and suite alike.
+    secrets_given = {option.name: secrets.token_hex(16) for option in per_run_secret_options(get_service(service))}
+    control_command = serve_command(service, control_runner, options=secrets_given)
+    suite_arguments = [argument for name, value in secrets_given.items() for argument in (f"--{name}", value)]
+    control = run_suite_against_command(
+        control_command, service, tmp_path / "results.json", extra_arguments=suite_arguments
+    )
     print(f"suite against {service} on runner {control_runner}: {control.wall_time_s:.1f} s")
     assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (
         f"the control run against the reference {service} server failed, so kills prove nothing\n"
