@@ -476,6 +476,7 @@ SERVICES: dict[str, Service] = {
             "suites/mpconn_echo/SPEC.md",
             "a multiprocessing.connection Listener: mutual HMAC challenge, then each message sent back",
             options=(AUTHKEY, MAX_MESSAGE),
+            modules=("harness/protocols/mpconn.py", "harness/checks/mpconn.py", "harness/interop.py"),
         ),
         Service(
             "auth-echo-tcp",
@@ -484,6 +485,7 @@ SERVICES: dict[str, Service] = {
             "suites/auth_echo_tcp/SPEC.md",
             "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
             options=(AUTHKEY,),
+            modules=("harness/protocols/auth_echo.py", "harness/checks/auth_echo.py"),
         ),
     )
 }
