@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -29,6 +30,7 @@ from harness.services import (
     ServiceOptionError,
     UnknownServiceError,
     get_service,
+    option_environment_variable,
     parse_option_assignments,
 )
 from harness.tls_setup import TlsSetupError, server_tls_context
@@ -58,7 +60,19 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError("--cert/--key need --tls")
     try:
         service = get_service(args.service)
-        config = service.server_config(parse_option_assignments(args.option))
+        given = parse_option_assignments(args.option)
+        for option in service.options:
+            if option.secret and option.for_server and option.name not in given:
+                value = os.environ.get(option_environment_variable(option))
+                if value is not None:
+                    given[option.name] = value
+            elif option.secret and option.name in given:
+                print(
+                    f"wirecheck: warning: --option {option.name} puts a secret on the command line, which "
+                    f"other local users can read; set {option_environment_variable(option)} instead",
+                    file=sys.stderr,
+                )
+        config = service.server_config(given)
         tls_context = None
         if args.tls:
             refuse_tls_unless_stream(service, args.runner)  # before any certificate is made
@@ -143,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a service option (repeatable); `wirecheck list --table` names each service's options",
+        help="a service option (repeatable); `wirecheck list --table` names each service's options. "
+        "A secret option (authkey) is better given in the environment as WIRECHECK_OPTION_<NAME> "
+        "(e.g. WIRECHECK_OPTION_AUTHKEY): a command line is readable by every local user",
     )
     serve_parser.add_argument(
         "--tls",

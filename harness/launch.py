@@ -260,10 +260,16 @@ def launch_server(
         LaunchError: as :func:`launch_command`.
     """
     options = dict(options or {})
+    # Secrets go in the environment, never on the command line (which every local user can
+    # read in /proc/PID/cmdline): ``wirecheck serve`` reads them from there.
+    environment = dict(os.environ)
+    for name in secret_options:
+        if name in options:
+            environment["WIRECHECK_OPTION_" + name.replace("-", "_").upper()] = options.pop(name)
     return launch_command(
         serve_command(service, runner, host=host, workers=workers, options=options),
         ready_timeout=ready_timeout,
-        hidden=[options[name] for name in secret_options if name in options],
+        env=environment,
     )
 
 

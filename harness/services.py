@@ -220,6 +220,15 @@ class Service:
         return f"; its server options: {', '.join(names)}" if names else "; it takes no server options"
 
 
+def option_environment_variable(option: ServiceOption) -> str:
+    """Where a secret option's value is passed to a server: ``WIRECHECK_OPTION_AUTHKEY``.
+
+    A command line is readable by every local user (``/proc/PID/cmdline``); a process's
+    environment only by its own user. So secrets travel in the environment.
+    """
+    return "WIRECHECK_OPTION_" + option.attribute.upper()
+
+
 def parse_option_value(option: ServiceOption, text: str) -> Any:
     """``option.parse(text)``, with a message that names the option (and hides a secret)."""
     try:

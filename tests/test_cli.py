@@ -130,3 +130,12 @@ def test_serve_tls_says_tls_and_names_its_throwaway_ca(tmp_path) -> None:
                 client.sendall(b"over tls")
                 assert client.recv(64) == b"over tls"
     assert server.exit_status == 0
+
+
+def test_a_secret_option_never_reaches_the_servers_command_line() -> None:
+    key = "k" * 16 + "-not-on-the-command-line"
+    with launch_server("auth-echo-tcp", "threading", options={"authkey": key}, secret_options=("authkey",)) as server:
+        with open(f"/proc/{server.pid}/cmdline", "rb") as cmdline:
+            assert key.encode() not in cmdline.read()
+        assert key not in " ".join(server.argv)
+    assert server.exit_status == 0
