@@ -38,7 +38,7 @@ from fixtures.suite_run import (
     run_suite_against_command,
     run_suite_on_runner,
 )
-from fixtures.thirdparty import THIRD_PARTY_SERVERS, ThirdPartyServer
+from fixtures.thirdparty import JUDGED_RUNNERS, THIRD_PARTY_SERVERS, ThirdPartyServer
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
@@ -115,8 +115,6 @@ REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
     },
 }
 
-# The runner the REST suite judges only when named (DESIGN.md: the chapter's own server).
-WSGIREF_RUNNER = "wsgiref"
 
 # The verdicts that judge the target; ERROR judges the harness.
 JUDGING_VERDICTS = frozenset(
@@ -136,10 +134,11 @@ def test_suite_gives_real_verdicts_to_third_party_server(
         assert_verdicts_other_than_ok(run, third_party.name)
 
 
-def test_suite_gives_measured_verdicts_to_the_wsgiref_runner(tmp_path: Path) -> None:
-    run = run_suite_on_runner("rest-http", WSGIREF_RUNNER, tmp_path / "results.json")
-    assert_real_verdicts(run, WSGIREF_RUNNER, "rest-http")
-    assert_verdicts_other_than_ok(run, WSGIREF_RUNNER)
+@pytest.mark.parametrize(("service", "runner"), JUDGED_RUNNERS, ids=lambda name: name)
+def test_suite_gives_measured_verdicts_to_runner_judged_when_named(service: str, runner: str, tmp_path: Path) -> None:
+    run = run_suite_on_runner(service, runner, tmp_path / "results.json")
+    assert_real_verdicts(run, runner, service)
+    assert_verdicts_other_than_ok(run, runner)
 
 
 def assert_real_verdicts(run: SuiteRun, server: str, service: str) -> None:
