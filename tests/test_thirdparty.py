@@ -115,7 +115,6 @@ REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
     },
 }
 
-
 # The verdicts that judge the target; ERROR judges the harness.
 JUDGING_VERDICTS = frozenset(
     verdict.value for verdict in (Verdict.OK, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.FAILED)
@@ -158,6 +157,7 @@ def assert_real_verdicts(run: SuiteRun, server: str, service: str) -> None:
 
 def assert_verdicts_other_than_ok(run: SuiteRun, server: str) -> None:
     """Exactly the measured cases of ``server`` are not OK, each with its measured verdict."""
+    assert server in REST_HTTP_VERDICTS_OTHER_THAN_OK, f"no measured verdicts recorded for {server}: measure, then add them"
     measured = {case_id: run.verdict_of(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value}
     expected = REST_HTTP_VERDICTS_OTHER_THAN_OK[server]
     differences = [
