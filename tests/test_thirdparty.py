@@ -86,12 +86,9 @@ INFORMATIONAL = Verdict.INFORMATIONAL.value
 # README's "Findings: WSGI servers hosting the REST interface".
 REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
     "gunicorn_sync": {
-        "rest-http/9112/3": FAILED,  # dechunks, but passes no CONTENT_LENGTH; the app reads 0 bytes
         "rest-http/9112/7": NON_STRICT,  # the sync worker closes after every response
     },
-    "gunicorn_gthread": {
-        "rest-http/9112/3": FAILED,  # as gunicorn_sync
-    },
+    "gunicorn_gthread": {},
     "waitress": {
         "rest-http/9110/3": FAILED,  # sends the application's HEAD body
     },

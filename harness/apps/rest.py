@@ -70,6 +70,30 @@ def respond(start_response: StartResponse, status: str, content_type: str, body:
     return [body]
 
 
+def read_body(environ: dict) -> bytes:
+    """The request body: CONTENT_LENGTH bytes, or, when the server says its input ends by
+    itself (``wsgi.input_terminated``, as gunicorn does for a de-chunked body without a
+    CONTENT_LENGTH), everything up to that end. Nothing is read past CONTENT_LENGTH otherwise
+    (PEP 3333: "The application should not attempt to read more data than is specified by the
+    CONTENT_LENGTH variable").
+
+    Raises:
+        ValueError: the body is larger than ``MAX_FORM_BYTES``.
+    """
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        length = int(declared)
+        if length > MAX_FORM_BYTES:
+            raise ValueError(f"a form of {length} bytes")
+        return environ["wsgi.input"].read(length)
+    if environ.get("wsgi.input_terminated"):
+        body = environ["wsgi.input"].read(MAX_FORM_BYTES + 1)
+        if len(body) > MAX_FORM_BYTES:
+            raise ValueError(f"a form of more than {MAX_FORM_BYTES} bytes")
+        return body
+    return b""
+
+
 def request_parameters(environ: dict) -> dict[str, list[str]]:
     """The query string's parameters, plus those of an urlencoded form body.
 
@@ -78,10 +102,7 @@ def request_parameters(environ: dict) -> dict[str, list[str]]:
     """
     parameters = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     if environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_FORM_BYTES:
-            raise ValueError(f"a form of {length} bytes")
-        form = environ["wsgi.input"].read(length).decode("utf-8", "replace")
+        form = read_body(environ).decode("utf-8", "replace")
         for key, values in parse_qs(form, keep_blank_values=True).items():
             parameters.setdefault(key, []).extend(values)
     return parameters
