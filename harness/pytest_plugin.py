@@ -128,6 +128,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
     )
     for option in checker_options().values():
+        if option.flag:
+            group.addoption(f"--{option.name}", dest=option.attribute, action="store_true", help=option.help)
+            continue
         group.addoption(
             f"--{option.name}",
             dest=option.attribute,

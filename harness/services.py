@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Union
 from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.loadgen.profile import LoadProfile
 from harness.apps.rest import RestApplication
+from harness.protocols.arrays import ArrayRelayProtocol
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
 from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
@@ -75,6 +76,16 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def parse_flag(text: str) -> bool:
+    """A flag's value: ``yes``/``true``/``1`` or ``no``/``false``/``0`` (a pytest flag passes none)."""
+    lowered = text.strip().lower()
+    if lowered in ("yes", "true", "1", "on"):
+        return True
+    if lowered in ("no", "false", "0", "off"):
+        return False
+    raise ValueError(f"must be yes or no, got {text}")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -95,6 +106,8 @@ class ServiceOption:
         for_server: the reference server reads it (``wirecheck serve --option``).
         for_checks: the suite's checkers read it (a pytest option of the same name).
         secret: never printed or logged (a shared key).
+        flag: a checker option given without a value (``pytest --NAME`` sets it True);
+            its ``default`` is False.
     """
 
     name: str
@@ -104,6 +117,7 @@ class ServiceOption:
     for_server: bool = False
     for_checks: bool = False
     secret: bool = False
+    flag: bool = False
 
     @property
     def attribute(self) -> str:
@@ -228,6 +242,16 @@ MAX_LINE = ServiceOption(
     for_server=True,
 )
 
+LARGE_FRAMES = ServiceOption(
+    "large",
+    parse_flag,
+    False,
+    "also send frames past 2^31 and 2^32 bytes (array-tcp; about 13 GiB through the server, "
+    "8 GiB of client memory at the peak)",
+    for_checks=True,
+    flag=True,
+)
+
 _ECHO_LOAD = "loadtests/echo_tcp.py"
 _DATAGRAM_LOAD = "loadtests/datagram_udp.py"
 _STREAM_TIMEOUTS = ("ReplyTimeoutError",)
@@ -336,6 +360,14 @@ SERVICES: dict[str, Service] = {
             "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
             options=(CLOCK_TOLERANCE,),
             application_factory=lambda config: RestApplication(config.clock),
+        ),
+        Service(
+            "array-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: ArrayRelayProtocol(),
+            "suites/array_tcp/SPEC.md",
+            "the chapter's large arrays: every frame (dtype, shape, length, bytes) returned unchanged",
+            options=(LARGE_FRAMES,),
         ),
     )
 }
