@@ -303,6 +303,20 @@ class ServerPool:
             self._servers[key] = server
         return server.host, server.port
 
+    def reference_server(self, target: Target) -> RunningServer | None:
+        """The launched server of ``target`` (launching it if needed), or None for a --target.
+
+        For checks that read a server's processes (its memory from /proc): only a reference
+        runner's processes are ours to read.
+
+        Raises:
+            HarnessError: the reference server could not be launched.
+        """
+        if target.runner is None:
+            return None
+        self.address_of(target)
+        return self._servers[(target.service, target.runner)]
+
     def stop_all(self) -> None:
         for server in self._servers.values():
             server.stop()
@@ -332,6 +346,13 @@ def endpoint(
     """The case's server and a fresh deadline of ``--case-timeout`` seconds."""
     host, port = wirecheck_servers.address_of(wirecheck_target)
     return Endpoint(host, port, Deadline(request.config.stash[RUN_KEY].case_timeout))
+
+
+@pytest.fixture
+def reference_server_pid(wirecheck_target: Target, wirecheck_servers: ServerPool) -> int | None:
+    """The case's reference server's pid (its session leader), or None against a --target."""
+    server = wirecheck_servers.reference_server(wirecheck_target)
+    return None if server is None else server.pid
 
 
 @pytest.fixture

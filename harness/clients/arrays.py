@@ -404,7 +404,8 @@ def exchange_arrays(
         As many arrays as were sent, in the order received.
 
     Raises:
-        as :func:`send_array` and :func:`recv_array`.
+        as :func:`send_array` and :func:`recv_array`; the error's ``frames_received`` says how
+        many frames had come back whole before it.
     """
     outgoing = _outgoing_views([as_array(array) for array in arrays])
     sending: memoryview | None = next(outgoing, None)
@@ -429,10 +430,14 @@ def exchange_arrays(
                     )
                 events = selector.select(wait)
                 if not events:
-                    why = "the peer stopped taking bytes" if sending is not None else "the peer stopped sending"
-                    raise ArrayTimeoutError(
-                        describe_timeout(wait, total_received, None, why=f"{why}; nothing moved")
-                    )
+                    if deadline.spent:
+                        why = deadline.spent_description()
+                        wait = deadline.budget_s
+                    elif sending is not None:
+                        why = "the peer stopped taking bytes; nothing moved"
+                    else:
+                        why = "the peer stopped sending; nothing moved"
+                    raise ArrayTimeoutError(describe_timeout(wait, total_received, None, why=why))
                 mask = events[0][1]
                 if mask & selectors.EVENT_WRITE and sending is not None:
                     try:
@@ -453,13 +458,16 @@ def exchange_arrays(
                     except ConnectionResetError:
                         raise ArrayResetError(describe_reset(total_received)) from None
                     if count == 0:
-                        raise ArrayClosedError(describe_close(total_received) + f" in frame {len(received) + 1}")
+                        raise ArrayClosedError(describe_close(total_received))
                     receiver.advance(count)
                     total_received += count
                     if receiver.done:
                         assert receiver.array is not None
                         received.append(receiver.array)
                         receiver = FrameReceiver(max_bytes)
+    except ArrayTransferError as exc:
+        exc.frames_received = len(received)  # type: ignore[attr-defined]
+        raise
     finally:
         waits.restore()
     return received
