@@ -33,6 +33,7 @@ from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
     run_suite_against_command,
+    suite_budgets,
 )
 from harness.launch import serve_command
 from harness.services import get_service
@@ -47,10 +48,11 @@ CONTROL_RUNNERS = {"tcp": "threading", "udp": "selectors"}
 
 MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS})
 
-
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
 def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
-    run = run_suite_against_command(mutant.command(), mutant.service, tmp_path / "results.json")
+    run = run_suite_against_command(
+        mutant.command(), mutant.service, tmp_path / "results.json", **suite_budgets(mutant.service)
+    )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
 
     assert run.exit_status == EXIT_SOME_CASE_FAILED, (
@@ -69,7 +71,7 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
 def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) -> None:
     control_runner = CONTROL_RUNNERS[get_service(service).transport]
     control_command = serve_command(service, control_runner)
-    control = run_suite_against_command(control_command, service, tmp_path / "results.json")
+    control = run_suite_against_command(control_command, service, tmp_path / "results.json", **suite_budgets(service))
     print(f"suite against {service} on runner {control_runner}: {control.wall_time_s:.1f} s")
     assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (
         f"the control run against the reference {service} server failed, so kills prove nothing\n"
