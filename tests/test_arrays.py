@@ -151,6 +151,13 @@ def test_a_malformed_header_is_refused_with_its_reason(mangle: Any, reason: str)
         decode_header(mangle(header))
 
 
+def test_sizes_past_64_bits_are_refused_before_packing() -> None:
+    with pytest.raises(MalformedHeaderError, match="unsigned 64-bit"):
+        ArrayHeader("|u1", "C", (2**64,), 2**64).encode()
+    with pytest.raises(MalformedHeaderError, match="unsigned 64-bit"):
+        ArrayHeader("|u1", "C", (-1,), 0).encode()
+
+
 def test_a_unit_belongs_only_to_datetimes() -> None:
     with pytest.raises(MalformedHeaderError, match="unit"):
         ArrayHeader("<f8[ns]", "C", (1,), 8).encode()

@@ -412,7 +412,7 @@ def exchange_arrays(
     received: list[np.ndarray] = []
     receiver = FrameReceiver(max_bytes)
     total_received = 0
-    waits = _Waits(sock, deadline, stall_timeout, 0)
+    saved_timeout = sock.gettimeout()
     sock.setblocking(False)
     try:
         with selectors.DefaultSelector() as selector:
@@ -424,7 +424,6 @@ def exchange_arrays(
                     writing = False
                 wait = deadline.cap(stall_timeout)
                 if wait <= 0:
-                    waits.received = total_received
                     raise ArrayTimeoutError(
                         describe_timeout(deadline.budget_s, total_received, None, why=deadline.spent_description())
                     )
@@ -469,7 +468,10 @@ def exchange_arrays(
         exc.frames_received = len(received)  # type: ignore[attr-defined]
         raise
     finally:
-        waits.restore()
+        try:
+            sock.settimeout(saved_timeout)
+        except OSError:
+            pass  # closed under us: nothing to restore
     return received
 
 

@@ -91,10 +91,9 @@ class ArrayHeader:
             MalformedHeaderError: the header could not be decoded by a conforming peer.
         """
         dtype = self.dtype.encode("ascii")
-        header = FIXED_HEADER.pack(MAGIC, VERSION, self.order.encode("ascii"), len(self.shape), len(dtype), self.length)
-        header += dtype + b"".join(EXTENT.pack(extent) for extent in self.shape)
         validate_fields(self.order.encode("ascii"), len(self.shape), dtype, self.shape, self.length)
-        return header
+        header = FIXED_HEADER.pack(MAGIC, VERSION, self.order.encode("ascii"), len(self.shape), len(dtype), self.length)
+        return header + dtype + b"".join(EXTENT.pack(extent) for extent in self.shape)
 
 
 def dtype_itemsize(dtype: bytes) -> int:
@@ -127,8 +126,8 @@ def validate_fields(order: bytes, ndim: int, dtype: bytes, shape: tuple[int, ...
     if not 1 <= len(dtype) <= MAX_DTYPE_BYTES:
         raise MalformedHeaderError(f"a dtype of {len(dtype)} bytes; 1 to {MAX_DTYPE_BYTES}")
     itemsize = dtype_itemsize(dtype)
-    if any(extent > MAX_LENGTH or extent < 0 for extent in shape):
-        raise MalformedHeaderError(f"shape {shape}: every extent is an unsigned 64-bit number")
+    if not 0 <= length <= MAX_LENGTH or any(extent > MAX_LENGTH or extent < 0 for extent in shape):
+        raise MalformedHeaderError(f"length {length}, shape {shape}: each is an unsigned 64-bit number")
     # SPEC §header: "length MUST equal the product of the extents times the item size".
     declared = prod(shape) * itemsize
     if declared != length:
