@@ -301,7 +301,7 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
     for point in points:
         by_size.setdefault(point.write_size, []).append(point)
     lines = [
-        "# Bulk transfer: 1 GiB through each server, per-direction goodput",
+        f"# Bulk transfer: {_size_text(int(meta['bytes']))} through each server, per-direction goodput",
         "",
         f"Machine: {meta['machine']}; {meta['cpus']} CPUs; pinned: {meta['pinned']}; "
         f"load average before {meta['load_before']}, after {meta['load_after']}; {meta['date']}.",
@@ -333,6 +333,10 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _size_text(size: int) -> str:
+    return f"{size / GIB:g} GiB" if size >= GIB else f"{size / (1 << 20):g} MiB"
 
 
 def main(argv: list[str] | None = None) -> int:
