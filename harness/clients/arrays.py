@@ -159,11 +159,11 @@ class _Waits:
     Resource handling: the socket's own timeout is restored by :meth:`restore`.
     """
 
-    def __init__(self, sock: socket.socket, deadline: Deadline, stall_timeout: float, expected: int) -> None:
+    def __init__(self, sock: socket.socket, deadline: Deadline, stall_timeout: float) -> None:
         self.sock = sock
         self.deadline = deadline
         self.stall_timeout = stall_timeout
-        self.expected = expected
+        self.expected: int | None = None  # the frame's size, once its header has arrived
         self.received = 0
         self.sent = 0
         self.to_send = 0
@@ -224,7 +224,7 @@ def send_array(
     """
     array = as_array(array)
     header = header_for(array).encode()
-    waits = _Waits(sock, deadline, stall_timeout, 0)
+    waits = _Waits(sock, deadline, stall_timeout)
     waits.to_send = len(header) + array.nbytes
     try:
         _send_view(waits, memoryview(header))
@@ -334,7 +334,7 @@ def recv_array(
         MalformedFrameError: a header SPEC.md does not allow, or larger than ``max_bytes``.
     """
     receiver = FrameReceiver(max_bytes)
-    waits = _Waits(sock, deadline, stall_timeout, 0)
+    waits = _Waits(sock, deadline, stall_timeout)
     try:
         while not receiver.done:
             view = receiver.next_view()
@@ -348,7 +348,7 @@ def recv_array(
             if count == 0:
                 raise ArrayClosedError(describe_close(receiver.received, receiver.expected))
             receiver.advance(count)
-            waits.received = receiver.received
+            waits.received, waits.expected = receiver.received, receiver.expected
     finally:
         waits.restore()
     assert receiver.array is not None
