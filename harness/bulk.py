@@ -25,7 +25,13 @@ Caveats, written beside the table: a machine shared with other work makes every 
 and noisier (the run records the load average before and after); iperf3's forward and reverse
 streams are two connections, ours one connection in both directions.
 
-Results: ``bulk.json`` (every sample) and ``bulk.md`` (the table) in ``--out``.
+Receive paths: the CPU per GiB of the receiving thread (``time.thread_time``) of
+``recv_array`` (``recv_into`` a preallocated array: no copy) against the usual
+recv-and-concatenate receiver (``recv(65536)`` into new bytes objects, then ``b"".join``), one
+frame each from ``send_array`` over loopback TCP; median of the repetitions and their ratio.
+
+Results: ``bulk.json`` (every sample) and ``bulk.md`` (the table), ``receive_paths.json`` and
+``receive_paths.md`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +57,8 @@ import numpy as np
 
 from harness.launch import RunningServer, launch_command, serve_command
 from harness.loadgen.procstat import pin_tree, tree_cpu_seconds
+from harness.checks.endpoint import Deadline
+from harness.clients.arrays import FrameReceiver, recv_array, send_array
 from harness.protocols.arrays import ArrayHeader
 from harness.runners import STREAM, runners_for
 
@@ -65,6 +74,9 @@ DEFAULT_WRITE_SIZES = (1 << 20, 64 << 10)
 # Bytes of a distinct pattern the 1 GiB is made of (sent 16 times): every byte that comes back
 # is compared with the byte sent at its offset.
 PATTERN_BYTES = 64 << 20
+
+# What the recv-and-concatenate receiver asks of each recv(): the reference runners' size.
+RECV_CONCATENATE_BYTES = 64 << 10
 
 # No byte moved for this long: the target is wedged; the point is recorded as failed.
 STALL_TIMEOUT_S = 30.0
@@ -335,6 +347,69 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _recv_and_concatenate(sock: socket.socket, deadline: Deadline) -> np.ndarray:
+    """The usual receiver the recipe replaces: ``recv`` into new bytes objects, then join them.
+
+    Reads the frame's header with :class:`FrameReceiver` (a few bytes), then the payload the
+    common way: each ``recv(65536)`` allocates a bytes object, the list is joined into one more
+    copy at the end, and numpy views that.
+    """
+    receiver = FrameReceiver()
+    while receiver.header is None:
+        view = receiver.next_view()
+        count = sock.recv_into(view, len(view))
+        if not count:
+            raise RuntimeError("the sender closed before the header was complete")
+        receiver.advance(count)
+    header = receiver.header
+    chunks, left = [], header.length
+    while left:
+        data = sock.recv(min(RECV_CONCATENATE_BYTES, left))
+        if not data:
+            raise RuntimeError(f"the sender closed with {left} bytes of the frame unsent")
+        chunks.append(data)
+        left -= len(data)
+    return np.frombuffer(b"".join(chunks), dtype=header.dtype).reshape(header.shape, order=header.order)
+
+
+def receive_path_cpu(total: int, repetitions: int) -> dict[str, object]:
+    """The receiving thread's CPU per GiB: ``recv_array`` (recv_into a preallocated array)
+    against :func:`_recv_and_concatenate`, each receiving one ``total``-byte frame over loopback
+    TCP from ``send_array`` in another thread; median of ``repetitions`` and the ratio."""
+    results: dict[str, list[float]] = {"recv_array": [], "recv_and_concatenate": []}
+    array = np.ones(total, dtype=np.uint8)
+    receivers: dict[str, Callable[[socket.socket, Deadline], np.ndarray]] = {
+        "recv_array": lambda sock, deadline: recv_array(sock, deadline=deadline),
+        "recv_and_concatenate": _recv_and_concatenate,
+    }
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        for _ in range(repetitions + 1):  # the first round is the warm-up
+            for name, receive in receivers.items():
+                with socket.create_connection(listener.getsockname()) as sending:
+                    receiving, _ = listener.accept()
+                    with receiving:
+                        sender = threading.Thread(
+                            target=send_array, args=(sending, array), kwargs={"deadline": Deadline(300.0)}, daemon=True
+                        )
+                        sender.start()
+                        started = time.thread_time()
+                        received = receive(receiving, Deadline(300.0))
+                        cpu = time.thread_time() - started
+                        sender.join(300.0)
+                if received.nbytes != total or not received[-1] == 1:
+                    raise RuntimeError(f"{name} received a wrong frame")
+                results[name].append(cpu / (total / GIB))
+    for name in results:
+        results[name] = results[name][1:]  # drop the warm-up
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    return {
+        "bytes": total,
+        "cpu_s_per_gib": {name: round(value, 3) for name, value in medians.items()},
+        "samples_cpu_s_per_gib": {name: [round(v, 3) for v in values] for name, values in results.items()},
+        "ratio": round(medians["recv_array"] / medians["recv_and_concatenate"], 3),
+    }
+
+
 def _size_text(size: int) -> str:
     return f"{size / GIB:g} GiB" if size >= GIB else f"{size / (1 << 20):g} MiB"
 
@@ -348,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
     parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
     parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd and iperf3")
+    parser.add_argument(
+        "--receive-paths-only",
+        action="store_true",
+        help="measure only the receiving CPU of recv_array against recv-and-concatenate",
+    )
     parser.add_argument("--out", type=Path, default=Path("loadtests/results/bulk"), help="where bulk.json and bulk.md go")
     options = parser.parse_args(argv)
     runners = options.runner or runners_for(STREAM)
@@ -364,6 +444,20 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": options.bytes,
         "python": sys.version.split()[0],
     }
+    options.out.mkdir(parents=True, exist_ok=True)
+    receive = receive_path_cpu(options.bytes, options.repetitions)
+    receive["meta"] = meta
+    (options.out / "receive_paths.json").write_text(json.dumps(receive, indent=2) + "\n", encoding="utf-8")
+    cpu = receive["cpu_s_per_gib"]
+    receive_text = (
+        f"Receiving thread's CPU per GiB, one {_size_text(options.bytes)} frame over loopback TCP, median of "
+        f"{options.repetitions}: recv_array (recv_into a preallocated array) {cpu['recv_array']:.2f} s, "
+        f"recv(64 KiB) and b''.join {cpu['recv_and_concatenate']:.2f} s: ratio {receive['ratio']:.2f}."
+    )
+    (options.out / "receive_paths.md").write_text(receive_text + "\n", encoding="utf-8")
+    print(receive_text)
+    if options.receive_paths_only:
+        return 0
     points: list[Point] = []
     for name, command, is_reference in _targets(runners):
         if options.no_third_party and not is_reference:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.bulk import PATTERN_BYTES, Point, Sample, _check_returned, markdown, transfer_through
+from harness.bulk import PATTERN_BYTES, Point, Sample, _check_returned, markdown, receive_path_cpu, transfer_through
 from harness.launch import launch_server
 
 MIB = 1 << 20
@@ -48,3 +48,9 @@ def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
     assert "| runner:selectors | 4.29 | 2.15-8.59 | 0.25 | 1.00 | 1.50 |" in table
     assert "| socat_echo | failed: stalled" in table
     assert "| iperf3 | 17.18 |" in table
+
+
+def test_both_receive_paths_are_measured_on_the_same_frame() -> None:
+    result = receive_path_cpu(4 * MIB, 1)
+    assert set(result["cpu_s_per_gib"]) == {"recv_array", "recv_and_concatenate"}
+    assert result["ratio"] > 0
