@@ -139,6 +139,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
     )
     for option in checker_options().values():
+        if option.flag:
+            group.addoption(f"--{option.name}", dest=option.attribute, action="store_true", help=option.help)
+            continue
         group.addoption(
             f"--{option.name}",
             dest=option.attribute,
@@ -312,6 +315,20 @@ class ServerPool:
             self._servers[key] = server
         return server.host, server.port
 
+    def reference_server(self, target: Target) -> RunningServer | None:
+        """The launched server of ``target`` (launching it if needed), or None for a --target.
+
+        For checks that read a server's processes (its memory from /proc): only a reference
+        runner's processes are ours to read.
+
+        Raises:
+            HarnessError: the reference server could not be launched.
+        """
+        if target.runner is None:
+            return None
+        self.address_of(target)
+        return self._servers[(target.service, target.runner)]
+
     def stop_all(self) -> None:
         for server in self._servers.values():
             server.stop()
@@ -371,6 +388,13 @@ def endpoint(
     """The case's server and a fresh deadline of ``--case-timeout`` seconds."""
     host, port = wirecheck_servers.address_of(wirecheck_target)
     return Endpoint(host, port, Deadline(request.config.stash[RUN_KEY].case_timeout))
+
+
+@pytest.fixture
+def reference_server_pid(wirecheck_target: Target, wirecheck_servers: ServerPool) -> int | None:
+    """The case's reference server's pid (its session leader), or None against a --target."""
+    server = wirecheck_servers.reference_server(wirecheck_target)
+    return None if server is None else server.pid
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S
 from harness.loadgen.profile import LoadProfile
 from harness.apps import wsgi_probe, xmlrpc_service
 from harness.apps.rest import RestApplication
+from harness.protocols.arrays import ArrayRelayProtocol
 from harness.protocols.base import DatagramProtocol, ServiceConfig, StreamProtocol
 from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
 from harness.protocols.mpconn import MAX_MESSAGE_BYTES as MPCONN_MAX_MESSAGE_BYTES
@@ -87,6 +88,16 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def parse_flag(text: str) -> bool:
+    """A flag's value: ``yes``/``true``/``1`` or ``no``/``false``/``0`` (a pytest flag passes none)."""
+    lowered = text.strip().lower()
+    if lowered in ("yes", "true", "1", "on"):
+        return True
+    if lowered in ("no", "false", "0", "off"):
+        return False
+    raise ValueError(f"must be yes or no, got {text}")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -110,6 +121,9 @@ class ServiceOption:
             ``for_server`` and ``for_checks`` is given a fresh random value per pytest run
             for the reference servers and their checks (``harness.pytest_plugin``).
         required: the server cannot start without it (``server_config`` refuses).
+        secret: never printed or logged (a shared key).
+        flag: a checker option given without a value (``pytest --NAME`` sets it True);
+            its ``default`` is False.
     """
 
     name: str
@@ -120,6 +134,7 @@ class ServiceOption:
     for_checks: bool = False
     secret: bool = False
     required: bool = False
+    flag: bool = False
 
     @property
     def attribute(self) -> str:
@@ -305,6 +320,16 @@ MAX_MESSAGE = ServiceOption(
     MPCONN_MAX_MESSAGE_BYTES,
     f"the longest message mpconn-echo holds and echoes (default {MPCONN_MAX_MESSAGE_BYTES})",
     for_server=True,
+)
+
+LARGE_FRAMES = ServiceOption(
+    "large",
+    parse_flag,
+    False,
+    "also send frames past 2^31 and 2^32 bytes (array-tcp; about 13 GiB through the server, "
+    "8 GiB of client memory at the peak)",
+    for_checks=True,
+    flag=True,
 )
 
 _ECHO_LOAD = "loadtests/echo_tcp.py"
@@ -495,6 +520,14 @@ SERVICES: dict[str, Service] = {
             "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
             options=(AUTHKEY,),
             modules=("harness/protocols/auth_echo.py", "harness/checks/auth_echo.py"),
+        ),
+        Service(
+            "array-tcp",
+            ServiceKind.BYTE_STREAM,
+            lambda config: ArrayRelayProtocol(),
+            "suites/array_tcp/SPEC.md",
+            "the chapter's large arrays: every frame (dtype, shape, length, bytes) returned unchanged",
+            options=(LARGE_FRAMES,),
         ),
     )
 }

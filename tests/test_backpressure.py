@@ -7,10 +7,8 @@
 - A protocol that answers 200 ms later (tests.runner_host.LaterAnswerProtocol) from another thread (through the waker), with input
   paused while an answer is pending and with input left on: answers arrive, in order.
 
-Memory is read from /proc: the proportional set size (Pss, from smaps_rollup) summed over
-the server's session, sampled while data moves. Pss divides a page shared after fork() among
-its sharers, so a forking server's per-connection child adds what it really owns, not a copy
-of its parent. The bound (64 MiB) is far below what buffering would cost (1 GiB, 256 MiB),
+Memory is read from /proc by ``harness.checks.memory``: the proportional set size (Pss)
+summed over the server's session, sampled while data moves. The bound (64 MiB) is far below what buffering would cost (1 GiB, 256 MiB),
 and far above the few MiB of buffers a correct server holds.
 """
 
@@ -24,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import RunningServer, launch_command, processes_in_session
+from harness.checks.memory import MemorySampler
+from harness.launch import RunningServer, launch_command
 from harness.runners import STREAM, one_client_at_a_time_runners, runners_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +35,6 @@ GIB = 1 << 30
 HOG_BYTES = 256 << 20
 CHUNK = 1 << 20
 IO_TIMEOUT_S = 30.0  # generous: a loaded 2-core machine, not a figure under test
-SAMPLE_INTERVAL_S = 0.05  # how often the memory sampler reads /proc while data moves
 
 pytestmark = pytest.mark.slow
 
@@ -46,49 +44,6 @@ def start(runner: str, *extra: str) -> RunningServer:
     return launch_command(
         [sys.executable, "-m", "tests.runner_host", runner, *workers, *extra], cwd=str(REPO)
     )
-
-
-def session_pss_bytes(server: RunningServer) -> int:
-    """The server session's total proportional set size, in bytes."""
-    total = 0
-    for pid in processes_in_session(server.pid):
-        try:
-            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-                for line in rollup:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except OSError:
-            continue  # exited while we looked
-    return total
-
-
-class MemorySampler:
-    """Samples a server's Pss on a thread until stopped; ``peak`` is the largest seen."""
-
-    def __init__(self, server: RunningServer) -> None:
-        self._server = server
-        self._stop = threading.Event()
-        self.baseline = session_pss_bytes(server)
-        self.peak = self.baseline
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_INTERVAL_S):
-            self.peak = max(self.peak, session_pss_bytes(self._server))
-
-    def __enter__(self) -> "MemorySampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(IO_TIMEOUT_S)
-        self.peak = max(self.peak, session_pss_bytes(self._server))
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 def echo_through(server: RunningServer, total: int) -> None:
@@ -123,7 +78,7 @@ def echo_through(server: RunningServer, total: int) -> None:
 @pytest.mark.parametrize("runner", STREAM_RUNNERS)
 def test_one_gib_is_echoed_with_the_server_memory_bounded(runner: str) -> None:
     with start(runner, "--echo") as server:
-        with MemorySampler(server) as memory:
+        with MemorySampler(server.pid) as memory:
             echo_through(server, GIB)
         assert memory.growth < MEMORY_BOUND_BYTES, (
             f"{runner}: server Pss grew by {memory.growth / 2**20:.1f} MiB while echoing 1 GiB"
@@ -149,7 +104,7 @@ def test_a_client_that_never_reads_cannot_grow_the_server(runner: str) -> None:
     with start(runner, "--echo") as server:
         hog = socket.create_connection(server.address, timeout=IO_TIMEOUT_S)
         try:
-            with MemorySampler(server) as memory:
+            with MemorySampler(server.pid) as memory:
                 pushed = send_until_blocked(hog, HOG_BYTES)
             # The kernel's buffers and the protocol's high-water mark hold a few MiB; a
             # server that kept reading would have taken all 256 MiB.

@@ -38,6 +38,7 @@ from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
     run_suite_against_command,
+    suite_budgets,
 )
 from harness.launch import serve_command
 from harness.services import get_service, per_run_secret_options
@@ -52,11 +53,14 @@ CONTROL_RUNNERS = {"tcp": "threading", "udp": "selectors"}
 
 MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS})
 
-
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
 def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
     run = run_suite_against_command(
-        mutant.command(), mutant.service, tmp_path / "results.json", extra_arguments=mutant.suite_arguments
+        mutant.command(),
+        mutant.service,
+        tmp_path / "results.json",
+        extra_arguments=mutant.suite_arguments,
+        **suite_budgets(mutant.service),
     )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
 
@@ -80,7 +84,7 @@ def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) 
     control_command = serve_command(service, control_runner, options=secrets_given)
     suite_arguments = [argument for name, value in secrets_given.items() for argument in (f"--{name}", value)]
     control = run_suite_against_command(
-        control_command, service, tmp_path / "results.json", extra_arguments=suite_arguments
+        control_command, service, tmp_path / "results.json", extra_arguments=suite_arguments, **suite_budgets(service)
     )
     print(f"suite against {service} on runner {control_runner}: {control.wall_time_s:.1f} s")
     assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (

@@ -1,0 +1,482 @@
+"""Bulk-transfer throughput: 1 GiB through each runner, socat, xinetd, and iperf3 beside them.
+
+``python -m harness.bulk [--runner NAME]... [--write-size BYTES]... [--repetitions N] [--out DIR]``
+
+What is measured. For each target and write size, one connection carries 1 GiB *through* the
+server and back: the client writes ``write_size`` bytes per ``send`` and reads into a buffer
+of the same size per ``recv_into``, at once (one non-blocking loop), and checks every byte
+that comes back against what it sent. The figure is the per-direction goodput, 1 GiB over the
+wall time from the first byte written to the last read (the bytes are one array-tcp frame:
+a 27-byte header, then the payload), in Gbit/s (10^9 bit/s): both
+directions of loopback carry 1 GiB at the same time. Our runners serve ``array-tcp`` (its
+reply is the request; any echo is an array-tcp server), socat and xinetd their TCP echo
+(fixtures/thirdparty), and iperf3 is run with ``--bidir -n 1G -l WRITE_SIZE``, whose forward
+stream's rate is the same per-direction figure with no Python anywhere: the kernel's limit on
+this machine, as near as a user-space program gets.
+
+CPU per GiB: the client's own CPU time (getrusage) and the server's (its process tree's
+utime + stime from /proc, ``harness.loadgen.procstat``), each divided by the GiB moved in its
+direction; for iperf3 its JSON's cpu_utilization_percent times the duration (host = client,
+remote = server). Method (../shared/DESIGN.md, load tests): the client is pinned to core 0 and
+every thread of the server to core 1 when there are two cores; one warm-up transfer per
+target is discarded; each point is the median of ``--repetitions`` (3) with the min-max spread.
+
+Caveats, written beside the table: a machine shared with other work makes every figure lower
+and noisier (the run records the load average before and after); iperf3's forward and reverse
+streams are two connections, ours one connection in both directions.
+
+Receive paths: the CPU per GiB of the receiving thread (``time.thread_time``) of
+``recv_array`` (``recv_into`` a preallocated array: no copy) against the usual
+recv-and-concatenate receiver (``recv(65536)`` into new bytes objects, then ``b"".join``), one
+frame each from ``send_array`` over loopback TCP; median of the repetitions and their ratio.
+
+Results: ``bulk.json`` (every sample) and ``bulk.md`` (the table), ``receive_paths.json`` and
+``receive_paths.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from harness.launch import RunningServer, launch_command, serve_command
+from harness.loadgen.procstat import pin_tree, tree_cpu_seconds
+from harness.checks.endpoint import Deadline
+from harness.clients.arrays import FrameReceiver, recv_array, send_array
+from harness.protocols.arrays import ArrayHeader
+from harness.runners import STREAM, runners_for
+
+GIB = 1 << 30
+
+# The service our runners serve for the transfer: its reply is the request, streamed.
+BULK_SERVICE = "array-tcp"
+
+# The write sizes the issue compares at: a large write (the kernel's fast path) and the 64 KiB
+# a reference runner reads per recv().
+DEFAULT_WRITE_SIZES = (1 << 20, 64 << 10)
+
+# Bytes of a distinct pattern the 1 GiB is made of (sent 16 times): every byte that comes back
+# is compared with the byte sent at its offset.
+PATTERN_BYTES = 64 << 20
+
+# What the recv-and-concatenate receiver asks of each recv(): the reference runners' size.
+RECV_CONCATENATE_BYTES = 64 << 10
+
+# No byte moved for this long: the target is wedged; the point is recorded as failed.
+STALL_TIMEOUT_S = 30.0
+
+CLIENT_CORES = {0}
+SERVER_CORES = {1}
+
+# The third-party echoes measured (fixtures/thirdparty): C servers, a fork per connection.
+THIRD_PARTY_ECHOES = ("xinetd_echo_stream", "socat_echo")
+
+
+@dataclass
+class Sample:
+    """One transfer of ``total_bytes`` each way through one target."""
+
+    wall_s: float
+    client_cpu_s: float
+    server_cpu_s: float | None
+    total_bytes: int
+
+    @property
+    def gbit_per_s(self) -> float:
+        return self.total_bytes * 8 / self.wall_s / 1e9
+
+
+@dataclass
+class Point:
+    """The repetitions of one target at one write size."""
+
+    target: str
+    write_size: int
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+    def median(self, values: list[float]) -> float:
+        return statistics.median(values)
+
+    def summary(self) -> dict[str, object]:
+        if not self.samples:
+            return {"target": self.target, "write_size": self.write_size, "error": self.error}
+        rates = [sample.gbit_per_s for sample in self.samples]
+        gib = self.samples[0].total_bytes / GIB
+        client = [sample.client_cpu_s / gib for sample in self.samples]
+        server = [sample.server_cpu_s / gib for sample in self.samples if sample.server_cpu_s is not None]
+        return {
+            "target": self.target,
+            "write_size": self.write_size,
+            "gbit_per_s_median": round(statistics.median(rates), 3),
+            "gbit_per_s_min": round(min(rates), 3),
+            "gbit_per_s_max": round(max(rates), 3),
+            "client_cpu_s_per_gib": round(statistics.median(client), 3),
+            "server_cpu_s_per_gib": round(statistics.median(server), 3) if server else None,
+            "samples": [asdict(sample) for sample in self.samples],
+            "error": self.error,
+        }
+
+
+def _pinning_possible() -> bool:
+    return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+
+
+def transfer_through(address: tuple[str, int], total: int, write_size: int, server_pid: int | None) -> Sample:
+    """Send ``total`` bytes through an echoing server while reading them back; check each byte.
+
+    Raises:
+        RuntimeError: a byte came back wrong, the server closed or stalled.
+    """
+    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
+    pattern_view = memoryview(pattern)
+    receive_buffer = bytearray(write_size)
+    receive_view = memoryview(receive_buffer)
+    sent = received = 0
+    server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    # One array-tcp frame of ``total`` bytes: its header first (an echo returns it too).
+    header = ArrayHeader("|u1", "C", (total,), total).encode()
+    with socket.create_connection(address, timeout=STALL_TIMEOUT_S) as sock:
+        started = time.perf_counter()
+        sock.sendall(header)
+        returned = bytearray()
+        while len(returned) < len(header):
+            chunk = sock.recv(len(header) - len(returned))
+            if not chunk:
+                raise RuntimeError("the server closed before returning the frame's header")
+            returned += chunk
+        if bytes(returned) != header:
+            raise RuntimeError(f"the frame's header came back as {bytes(returned)!r}")
+        sock.setblocking(False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            writing = True
+            while received < total:
+                events = selector.select(STALL_TIMEOUT_S)
+                if not events:
+                    raise RuntimeError(f"stalled for {STALL_TIMEOUT_S:g} s after {received} of {total} bytes back")
+                mask = events[0][1]
+                if mask & selectors.EVENT_WRITE and sent < total:
+                    offset = sent % PATTERN_BYTES
+                    size = min(write_size, total - sent, PATTERN_BYTES - offset)
+                    try:
+                        sent += sock.send(pattern_view[offset : offset + size])
+                    except BlockingIOError:
+                        pass
+                    if sent == total and writing:
+                        selector.modify(sock, selectors.EVENT_READ)
+                        writing = False
+                if mask & selectors.EVENT_READ:
+                    try:
+                        count = sock.recv_into(receive_view, write_size)
+                    except BlockingIOError:
+                        continue
+                    if count == 0:
+                        raise RuntimeError(f"the server closed after {received} of {total} bytes back")
+                    _check_returned(pattern, received, receive_view[:count])
+                    received += count
+        wall = time.perf_counter() - started
+    usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
+    server_cpu = None
+    if server_cpu_before is not None and server_pid:
+        after = tree_cpu_seconds(server_pid)
+        server_cpu = None if after is None else after - server_cpu_before
+    return Sample(wall, client_cpu, server_cpu, total)
+
+
+def _check_returned(pattern: np.ndarray, offset: int, data: memoryview) -> None:
+    """Compare ``data`` with the pattern bytes at stream ``offset`` (wrapping around).
+
+    numpy compares at memory speed; a memoryview ``==`` compares element by element and would
+    make the client, not the server, the bottleneck.
+    """
+    position = offset % PATTERN_BYTES
+    first = min(len(data), PATTERN_BYTES - position)
+    returned = np.frombuffer(data, dtype=np.uint8)
+    if not (
+        np.array_equal(returned[:first], pattern[position : position + first])
+        and np.array_equal(returned[first:], pattern[: len(data) - first])
+    ):
+        raise RuntimeError(f"a byte differing from the one sent, within bytes {offset}-{offset + len(data)}")
+
+
+def iperf3_point(write_size: int, repetitions: int, total: int) -> Point:
+    """iperf3 --bidir at ``write_size``: the forward stream's rate, both directions at once."""
+    point = Point("iperf3", write_size)
+    binary = shutil.which("iperf3")
+    if binary is None:
+        point.error = "iperf3 is not installed (Debian package iperf3; .ci/run installs it)"
+        return point
+    for index in range(repetitions + 1):  # the first is the warm-up
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        pin = (lambda cores: (lambda: os.sched_setaffinity(0, cores)))
+        server = subprocess.Popen(
+            [binary, "-s", "-1", "-B", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=pin(SERVER_CORES) if _pinning_possible() else None,
+        )  # fmt: skip
+        try:
+            result = _run_iperf3_client(binary, port, write_size, total, pin)
+        finally:
+            server.terminate()
+            server.wait(10)
+        if result is None:
+            point.error = "iperf3's client did not report"
+            return point
+        if index:
+            point.samples.append(result)
+    return point
+
+
+def _run_iperf3_client(binary: str, port: int, write_size: int, total: int, pin: Callable) -> Sample | None:
+    argv = [binary, "-c", "127.0.0.1", "-p", str(port), "--bidir", "-n", str(total), "-l", str(write_size), "-J"]
+    for _ in range(50):  # the server binds within milliseconds; retry a refused connect briefly
+        completed = subprocess.run(
+            argv, capture_output=True, text=True, timeout=300,
+            preexec_fn=pin(CLIENT_CORES) if _pinning_possible() else None,
+        )  # fmt: skip
+        report = json.loads(completed.stdout or "{}")
+        if "end" in report and not report.get("error"):
+            break
+        time.sleep(0.05)  # a readiness poll of a process that prints no READY line
+    else:
+        return None
+    end = report["end"]
+    forward = end["sum_sent"]
+    seconds = forward["seconds"]
+    cpu = end.get("cpu_utilization_percent", {})
+    gib = total / GIB
+    return Sample(
+        wall_s=total * 8 / forward["bits_per_second"],
+        client_cpu_s=cpu.get("host_total", 0.0) / 100 * seconds,
+        server_cpu_s=cpu.get("remote_total", 0.0) / 100 * seconds if cpu else None,
+        total_bytes=total,
+    ) if gib else None
+
+
+def _targets(runners: list[str]) -> Iterator[tuple[str, list[str], bool]]:
+    """(name, argv, is_reference) for each runner and third-party echo."""
+    for runner in runners:
+        workers = ["--workers", "1"] if runner.startswith("prefork") else []
+        yield f"runner:{runner}", serve_command(BULK_SERVICE, runner) + workers, True
+    # The recipes live with the suites' fixtures (a checkout, not the installed package).
+    from fixtures.thirdparty import THIRD_PARTY_SERVERS
+
+    for third_party in THIRD_PARTY_SERVERS:
+        if third_party.name in THIRD_PARTY_ECHOES:
+            yield third_party.name, third_party.command(), False
+
+
+def measure_target(name: str, argv: list[str], write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
+    points = [Point(name, write_size) for write_size in write_sizes]
+    try:
+        server: RunningServer = launch_command(argv)
+    except Exception as exc:  # a missing program or optional runner: recorded, not fatal
+        for point in points:
+            point.error = f"could not start: {exc}".splitlines()[0]
+        return points
+    with server:
+        if _pinning_possible():
+            pin_tree(server.pid, SERVER_CORES)
+        for point in points:
+            try:
+                transfer_through(server.address, total, point.write_size, server.pid)  # warm-up
+                for _ in range(repetitions):
+                    point.samples.append(transfer_through(server.address, total, point.write_size, server.pid))
+            except (RuntimeError, OSError) as exc:
+                point.error = str(exc)
+    return points
+
+
+def markdown(points: list[Point], meta: dict[str, object]) -> str:
+    by_size: dict[int, list[Point]] = {}
+    for point in points:
+        by_size.setdefault(point.write_size, []).append(point)
+    lines = [
+        f"# Bulk transfer: {_size_text(int(meta['bytes']))} through each server, per-direction goodput",
+        "",
+        f"Machine: {meta['machine']}; {meta['cpus']} CPUs; pinned: {meta['pinned']}; "
+        f"load average before {meta['load_before']}, after {meta['load_after']}; {meta['date']}.",
+        f"Median of {meta['repetitions']} (min-max), after one warm-up transfer. Gbit/s = 10^9 bit/s, "
+        "per direction, both directions at once. CPU s/GiB per direction: client (our process or "
+        "iperf3's client) and server (its process tree). iperf3 = `--bidir -n 1G -l WRITE`.",
+        "",
+    ]
+    for size, group in by_size.items():
+        iperf = next((p for p in group if p.target == "iperf3" and p.samples), None)
+        reference = statistics.median([s.gbit_per_s for s in iperf.samples]) if iperf else None
+        lines += [
+            f"## write size {size // 1024} KiB",
+            "",
+            "| target | Gbit/s (median) | min-max | x iperf3 | client CPU s/GiB | server CPU s/GiB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for point in group:
+            summary = point.summary()
+            if not point.samples:
+                lines.append(f"| {point.target} | failed: {point.error} | | | | |")
+                continue
+            rate = summary["gbit_per_s_median"]
+            ratio = f"{rate / reference:.2f}" if reference else "—"
+            server_cpu = summary["server_cpu_s_per_gib"]
+            lines.append(
+                f"| {point.target} | {rate:.2f} | {summary['gbit_per_s_min']:.2f}-{summary['gbit_per_s_max']:.2f} "
+                f"| {ratio} | {summary['client_cpu_s_per_gib']:.2f} | {'—' if server_cpu is None else f'{server_cpu:.2f}'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _recv_and_concatenate(sock: socket.socket, deadline: Deadline) -> np.ndarray:
+    """The usual receiver the recipe replaces: ``recv`` into new bytes objects, then join them.
+
+    Reads the frame's header with :class:`FrameReceiver` (a few bytes), then the payload the
+    common way: each ``recv(65536)`` allocates a bytes object, the list is joined into one more
+    copy at the end, and numpy views that.
+    """
+    receiver = FrameReceiver()
+    while receiver.header is None:
+        view = receiver.next_view()
+        count = sock.recv_into(view, len(view))
+        if not count:
+            raise RuntimeError("the sender closed before the header was complete")
+        receiver.advance(count)
+    header = receiver.header
+    chunks, left = [], header.length
+    while left:
+        data = sock.recv(min(RECV_CONCATENATE_BYTES, left))
+        if not data:
+            raise RuntimeError(f"the sender closed with {left} bytes of the frame unsent")
+        chunks.append(data)
+        left -= len(data)
+    return np.frombuffer(b"".join(chunks), dtype=header.dtype).reshape(header.shape, order=header.order)
+
+
+def receive_path_cpu(total: int, repetitions: int) -> dict[str, object]:
+    """The receiving thread's CPU per GiB: ``recv_array`` (recv_into a preallocated array)
+    against :func:`_recv_and_concatenate`, each receiving one ``total``-byte frame over loopback
+    TCP from ``send_array`` in another thread; median of ``repetitions`` and the ratio."""
+    results: dict[str, list[float]] = {"recv_array": [], "recv_and_concatenate": []}
+    array = np.ones(total, dtype=np.uint8)
+    receivers: dict[str, Callable[[socket.socket, Deadline], np.ndarray]] = {
+        "recv_array": lambda sock, deadline: recv_array(sock, deadline=deadline),
+        "recv_and_concatenate": _recv_and_concatenate,
+    }
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        for _ in range(repetitions + 1):  # the first round is the warm-up
+            for name, receive in receivers.items():
+                with socket.create_connection(listener.getsockname()) as sending:
+                    receiving, _ = listener.accept()
+                    with receiving:
+                        sender = threading.Thread(
+                            target=send_array, args=(sending, array), kwargs={"deadline": Deadline(300.0)}, daemon=True
+                        )
+                        sender.start()
+                        started = time.thread_time()
+                        received = receive(receiving, Deadline(300.0))
+                        cpu = time.thread_time() - started
+                        sender.join(300.0)
+                if received.nbytes != total or not received[-1] == 1:
+                    raise RuntimeError(f"{name} received a wrong frame")
+                results[name].append(cpu / (total / GIB))
+    for name in results:
+        results[name] = results[name][1:]  # drop the warm-up
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    return {
+        "bytes": total,
+        "cpu_s_per_gib": {name: round(value, 3) for name, value in medians.items()},
+        "samples_cpu_s_per_gib": {name: [round(v, 3) for v in values] for name, values in results.items()},
+        "ratio": round(medians["recv_array"] / medians["recv_and_concatenate"], 3),
+    }
+
+
+def _size_text(size: int) -> str:
+    return f"{size / GIB:g} GiB" if size >= GIB else f"{size / (1 << 20):g} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wirecheck bulk", description=__doc__.splitlines()[0])
+    parser.add_argument("--runner", action="append", default=[], help="only these runners (repeatable; default all)")
+    parser.add_argument(
+        "--write-size", action="append", type=int, default=[], help="bytes per send/recv (repeatable; default 1 MiB, 64 KiB)"
+    )
+    parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
+    parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
+    parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd and iperf3")
+    parser.add_argument(
+        "--receive-paths-only",
+        action="store_true",
+        help="measure only the receiving CPU of recv_array against recv-and-concatenate",
+    )
+    parser.add_argument("--out", type=Path, default=Path("loadtests/results/bulk"), help="where bulk.json and bulk.md go")
+    options = parser.parse_args(argv)
+    runners = options.runner or runners_for(STREAM)
+    write_sizes = options.write_size or list(DEFAULT_WRITE_SIZES)
+    if _pinning_possible():
+        os.sched_setaffinity(0, CLIENT_CORES)
+    meta: dict[str, object] = {
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
+        "cpus": os.cpu_count(),
+        "pinned": _pinning_possible(),
+        "load_before": " ".join(f"{value:.1f}" for value in os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "repetitions": options.repetitions,
+        "bytes": options.bytes,
+        "python": sys.version.split()[0],
+    }
+    options.out.mkdir(parents=True, exist_ok=True)
+    receive = receive_path_cpu(options.bytes, options.repetitions)
+    receive["meta"] = meta
+    (options.out / "receive_paths.json").write_text(json.dumps(receive, indent=2) + "\n", encoding="utf-8")
+    cpu = receive["cpu_s_per_gib"]
+    receive_text = (
+        f"Receiving thread's CPU per GiB, one {_size_text(options.bytes)} frame over loopback TCP, median of "
+        f"{options.repetitions}: recv_array (recv_into a preallocated array) {cpu['recv_array']:.2f} s, "
+        f"recv(64 KiB) and b''.join {cpu['recv_and_concatenate']:.2f} s: ratio {receive['ratio']:.2f}."
+    )
+    (options.out / "receive_paths.md").write_text(receive_text + "\n", encoding="utf-8")
+    print(receive_text)
+    if options.receive_paths_only:
+        return 0
+    points: list[Point] = []
+    for name, command, is_reference in _targets(runners):
+        if options.no_third_party and not is_reference:
+            continue
+        print(f"bulk: {name}", file=sys.stderr, flush=True)
+        points += measure_target(name, command, write_sizes, options.repetitions, options.bytes)
+    if not options.no_third_party:
+        for write_size in write_sizes:
+            print(f"bulk: iperf3 -l {write_size}", file=sys.stderr, flush=True)
+            points.append(iperf3_point(write_size, options.repetitions, options.bytes))
+    meta["load_after"] = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "bulk.json").write_text(
+        json.dumps({"meta": meta, "points": [point.summary() for point in points]}, indent=2) + "\n", encoding="utf-8"
+    )
+    (options.out / "bulk.md").write_text(markdown(points, meta) + "\n", encoding="utf-8")
+    print((options.out / "bulk.md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

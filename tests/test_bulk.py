@@ -1,0 +1,56 @@
+"""The bulk-transfer benchmark's parts: the transfer checks every byte, the table reads right.
+
+Speed is measured by ``python -m harness.bulk``, never asserted here: these tests move a few
+MiB through a reference server and check what the numbers are made of, not what they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.bulk import PATTERN_BYTES, Point, Sample, _check_returned, markdown, receive_path_cpu, transfer_through
+from harness.launch import launch_server
+
+MIB = 1 << 20
+
+
+def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
+    with launch_server("array-tcp", "threading") as server:
+        sample = transfer_through(server.address, 4 * MIB, 64 * 1024, server.pid)
+    assert sample.total_bytes == 4 * MIB
+    assert sample.wall_s > 0 and sample.client_cpu_s >= 0
+    assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
+
+
+def test_a_wrong_byte_anywhere_is_caught_across_the_pattern_wrap() -> None:
+    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
+    offset = PATTERN_BYTES - 10  # the chunk wraps around the end of the pattern
+    good = np.concatenate([pattern[-10:], pattern[:22]])
+    _check_returned(pattern, offset, memoryview(good.tobytes()))
+    bad = good.copy()
+    bad[20] ^= 1
+    with pytest.raises(RuntimeError, match="differing"):
+        _check_returned(pattern, offset, memoryview(bad.tobytes()))
+
+
+def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
+    gib = 1 << 30
+    points = [
+        Point("runner:selectors", 1 << 20, [Sample(2.0, 1.0, 1.5, gib), Sample(1.0, 1.0, 1.5, gib), Sample(4.0, 1.0, 1.5, gib)]),
+        Point("socat_echo", 1 << 20, error="stalled for 30 s after 3768320 of 1073741824 bytes back"),
+        Point("iperf3", 1 << 20, [Sample(0.5, 0.5, 0.6, gib)] * 3),
+    ]
+    meta = {"machine": "test", "cpus": 2, "pinned": True, "load_before": "0", "load_after": "0", "date": "today", "repetitions": 3, "bytes": gib}
+    table = markdown(points, meta)
+    assert table.startswith("# Bulk transfer: 1 GiB through each server")
+    # median wall 2 s for 1 GiB: 4.29 Gbit/s; iperf3 0.5 s: 17.18 Gbit/s; ratio 0.25
+    assert "| runner:selectors | 4.29 | 2.15-8.59 | 0.25 | 1.00 | 1.50 |" in table
+    assert "| socat_echo | failed: stalled" in table
+    assert "| iperf3 | 17.18 |" in table
+
+
+def test_both_receive_paths_are_measured_on_the_same_frame() -> None:
+    result = receive_path_cpu(4 * MIB, 1)
+    assert set(result["cpu_s_per_gib"]) == {"recv_array", "recv_and_concatenate"}
+    assert result["ratio"] > 0
