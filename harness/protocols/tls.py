@@ -133,7 +133,7 @@ class TlsServerProtocol:
                 plaintext = self._tls.read(PLAINTEXT_READ_BYTES)
             except ssl.SSLWantReadError:
                 return
-            except ssl.SSLZeroReturnError:  # the peer's close_notify: an orderly end of its data
+            except ssl.SSLZeroReturnError:  # the peer's close_notify (older OpenSSL builds)
                 self._tell_inner_eof()
                 return
             except ssl.SSLError as exc:  # a bad record MAC, a truncated record at EOF...
@@ -144,6 +144,9 @@ class TlsServerProtocol:
                     self._phase = _Phase.FAILED
                 return
             if not plaintext:
+                # SSLObject.read returns b"" (it does not raise) once the peer's close_notify
+                # has been read: the orderly end of the peer's data.
+                self._tell_inner_eof()
                 return
             self._inner.data_received(plaintext)
 
