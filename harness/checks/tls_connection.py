@@ -17,7 +17,8 @@ Theory of operation:
   its rest, whose arrival wakes the selector.
 - *Ends.* ``recv`` returns ``b""`` at the peer's close_notify, and also at a TCP EOF without
   one; the second is recorded (:attr:`eof_without_close_notify`), since RFC 8446 §6.1 says of
-  it: "this could be a truncation attack". A fatal alert from the peer ends the
+  it: "If a transport-level close is received prior to a "close_notify", the receiver cannot
+  know that all the data that was sent has been received." A fatal alert from the peer ends the
   connection as a reset would (``ConnectionResetError``, the alert named in its message and
   in :attr:`alert`).
 - *Writes.* ``send`` encrypts at most one chunk (:data:`PLAINTEXT_CHUNK_BYTES`) and keeps its
@@ -219,7 +220,7 @@ class TlsClientConnection:
                 self.close_notify_received = True
                 break
             except ssl.SSLEOFError:
-                # RFC 8446 §6.1: "this could be a truncation attack"
+                # a TCP EOF with no close_notify before it: a possible truncation (RFC 8446 §6.1)
                 self.eof_without_close_notify = True
                 break
             except ssl.SSLError as exc:

@@ -19,7 +19,9 @@ Theory of operation:
   write side of the connection, unless it has already sent some error alert." Once the inner
   protocol is finished and its output drained, ``unwrap()`` writes close_notify; only then
   does this layer report ``wants_close``. A TCP EOF without the peer's close_notify is a
-  possible truncation (RFC 8446 §6.1: "this could be a truncation attack"); the inner protocol
+  possible truncation (RFC 8446 §6.1: "If a transport-level close is received prior to a
+  "close_notify", the receiver cannot know that all the data that was sent has been
+  received."); the inner protocol
   is still told EOF, and the event is logged at debug level.
 
 Nothing here touches a socket, a clock or a thread: it is unit-tested with two of them back
