@@ -3,7 +3,8 @@
 The suites promise to judge "any implementation, ours or a third party's, at HOST:PORT"
 (DESIGN.md). This runs each recipe's service suite against it — for each entry of
 ``fixtures.thirdparty.THIRD_PARTY_SERVERS``: xinetd's echo (TCP and UDP), daytime and time
-(TCP and UDP), socat's TCP and UDP echo, ncat's TCP echo — through ``--target`` and asserts
+(TCP and UDP), socat's TCP and UDP echo, ncat's TCP echo, and echo over TLS from stunnel4,
+socat's ``OPENSSL-LISTEN`` and ``ncat --ssl`` — through ``--target`` and asserts
 that the verdicts are real: every case of that service is in the results with a verdict that
 judges the server (OK, NON-STRICT, INFORMATIONAL or FAILED) and none is ERROR, which would
 mean the harness, not the server, broke; and the service's most basic case (a small echo,
@@ -21,12 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.suite_run import (
-    EXIT_ALL_MUST_CASES_PASSED,
-    EXIT_SOME_CASE_FAILED,
-    run_suite_against_command,
-)
-from fixtures.thirdparty import THIRD_PARTY_SERVERS, ThirdPartyServer
+from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED
+from fixtures.thirdparty import THIRD_PARTY_SERVERS, ThirdPartyServer, run_third_party_suite
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
@@ -48,6 +45,12 @@ CASE_IDS_BY_SERVICE = {
         [f"time-udp/868/{number}" for number in range(1, 6)] + ["time-udp/concurrency/1", "time-udp/loss/1"]
     ),
 }
+
+# The cases a TLS target adds to its service's: the TLS section (echo-tcp/tls/1..5).
+TLS_CASE_IDS_BY_SERVICE = {"echo-tcp": frozenset(f"echo-tcp/tls/{number}" for number in range(1, 6))}
+
+# A TLS target's most basic TLS case: the handshake completes (and its certificate verifies).
+BASIC_TLS_CASE_IDS_BY_SERVICE = {"echo-tcp": ("echo-tcp/tls/1", "echo-tcp/tls/2")}
 
 # Each service's most basic case: if it is not OK, the recipe did not reach the program.
 BASIC_CASE_ID_BY_SERVICE = {
@@ -71,18 +74,24 @@ def test_suite_gives_real_verdicts_to_third_party_server(
 ) -> None:
     # A program that is not installed raises LaunchError here: the test fails, with the
     # recipe's "apt-get install ..." message.
-    run = run_suite_against_command(third_party.command(), third_party.service, tmp_path / "results.json")
+    run = run_third_party_suite(third_party, tmp_path / "results.json")
 
     print(f"{third_party.service} suite against {third_party.name}: exit {run.exit_status}, {run.wall_time_s:.1f} s")
     for case_id in sorted(run.cases):
         print(f"  {run.describe(case_id)[:200]}")
 
     assert run.exit_status in (EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED), run.output[-4000:]
-    missing = CASE_IDS_BY_SERVICE[third_party.service] - set(run.cases)
+    expected_case_ids = CASE_IDS_BY_SERVICE[third_party.service]
+    if third_party.tls:
+        expected_case_ids |= TLS_CASE_IDS_BY_SERVICE[third_party.service]
+    missing = expected_case_ids - set(run.cases)
     assert not missing, f"{third_party.service} cases missing from the results of {third_party.name}: {sorted(missing)}"
     unjudged = [
         run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) not in JUDGING_VERDICTS
     ]
     assert not unjudged, f"cases that did not judge {third_party.name}:\n" + "\n".join(unjudged)
-    basic_case_id = BASIC_CASE_ID_BY_SERVICE[third_party.service]
-    assert run.verdict_of(basic_case_id) == Verdict.OK.value, run.describe(basic_case_id)
+    basic_case_ids = [BASIC_CASE_ID_BY_SERVICE[third_party.service]]
+    if third_party.tls:
+        basic_case_ids += BASIC_TLS_CASE_IDS_BY_SERVICE[third_party.service]
+    for basic_case_id in basic_case_ids:
+        assert run.verdict_of(basic_case_id) == Verdict.OK.value, run.describe(basic_case_id)

@@ -193,3 +193,15 @@ def abort_connection(sock: Connection) -> None:
         pass  # already reset by the peer: closing is all that is left
     finally:
         sock.close()
+
+
+def half_close(sock: Connection) -> None:
+    """Shut down the sending side (FIN; over TLS, close_notify then FIN) and keep reading.
+
+    An error here means the peer already reset the connection; it is not raised, because the
+    reads that follow observe the reset and report it.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -26,11 +26,13 @@ Theory of operation:
   ``BlockingIOError`` and the caller retries with the same data, exactly as with a full
   socket buffer. Only once the ciphertext is flushed does ``send`` report the plaintext as
   sent. So a checker that has "sent everything" has nothing pending.
-- *Half-close.* ``shutdown(SHUT_WR)`` sends close_notify and keeps reading, TLS's
-  counterpart of a FIN (RFC 8446 §6.1: "Each party MUST send a "close_notify" alert before
-  closing its write side of the connection, unless it has already sent some error alert.").
-  If the raw socket cannot take the alert at once, it goes out on the next ``recv`` or
-  ``send``.
+- *Half-close.* ``shutdown(SHUT_WR)`` sends close_notify, then closes the TCP write side
+  (FIN), and keeps reading: exactly the order RFC 8446 §6.1 asks for ("Each party MUST send a
+  "close_notify" alert before closing its write side of the connection, unless it has
+  already sent some error alert."). The FIN matters to servers that linger before closing
+  (read and discard until the peer's EOF): without it they would wait out their linger bound
+  per client. If the raw socket cannot take the alert at once, alert and FIN go out on the
+  next ``recv`` or ``send``.
 - *Handshake.* :func:`tls_handshake` runs it inside ``Endpoint.connect``, bounded by the
   case's deadline; a failure is the target's (:class:`~harness.verdicts.ConformanceFailure`
   whose actual reads ``TLS handshake failed: certificate verify failed: ...``).
@@ -84,6 +86,7 @@ class TlsClientConnection:
         self._pending_plaintext = 0  # what send() reports once _pending is flushed
         self._raw_eof = False
         self._close_notify_sent = False
+        self._fin_sent = False
         self.close_notify_received = False
         self.eof_without_close_notify = False
         self.alert: str | None = None
@@ -171,7 +174,8 @@ class TlsClientConnection:
         raise BlockingIOError("no TLS record complete yet")
 
     def shutdown(self, how: int) -> None:
-        """``SHUT_WR``: send close_notify and keep reading; ``SHUT_RDWR``/``SHUT_RD``: the raw socket's."""
+        """``SHUT_WR``: send close_notify, then FIN, and keep reading; ``SHUT_RDWR``/``SHUT_RD``:
+        the raw socket's."""
         if how != socket.SHUT_WR:
             self._sock.shutdown(how)
             return
@@ -208,6 +212,9 @@ class TlsClientConnection:
             except BlockingIOError:
                 return
             del self._pending[:sent]
+        if self._close_notify_sent and not self._fin_sent:
+            self._fin_sent = True
+            self._sock.shutdown(socket.SHUT_WR)  # the close_notify is out: now the FIN
 
     def _decrypt_all(self) -> bytes:
         plaintext = bytearray()
