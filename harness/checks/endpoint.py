@@ -166,13 +166,18 @@ class Endpoint:
             raise
         if self.tls is None:
             return sock
-        return tls_handshake(
-            sock,
-            self.tls,
-            self.tls_server_name,
-            timeout=self.deadline.cap(timeout),
-            address_text=self.address_text,
-        )
+        try:
+            return tls_handshake(
+                sock,
+                self.tls,
+                self.tls_server_name,
+                timeout=self.deadline.cap(timeout),
+                address_text=self.address_text,
+            )
+        except ConformanceFailure as failure:
+            if not self.deadline.spent:
+                raise
+            raise ConformanceFailure(failure.expected, f"{failure.actual}; {self.deadline.spent_description()}") from None
 
     def connect_plain(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
         """A plain TCP connection even to a TLS endpoint (a client that does not speak TLS)."""
