@@ -45,7 +45,9 @@ from harness.checks.properties import payloads, run_property
 from harness.checks.stream import Conversation, Ending, converse
 from harness.clients.echo import EchoConnection, EchoTimeoutError, EchoUnreachableError, echo_once
 from harness.runners import STREAM, runners_for
+from harness.launch import launch_server
 from harness.services import SERVICES
+from harness.tls_setup import ThrowawayAuthority
 from harness.verdicts import (
     INFO,
     MUST,
@@ -745,6 +747,35 @@ def test_plugin_launch_failure_is_error_with_the_servers_stderr(tmp_path: Path) 
     (record,) = json.loads(results.read_text())["cases"]
     assert record["verdict"] == "ERROR" and record["target"] == "runner:raw"
     assert "could not launch echo-tcp on runner raw" in record["actual"] and "no module named frob" in record["actual"]
+
+
+def test_plugin_judges_a_tls_target_verified_or_not_and_names_it_tls(tmp_path: Path) -> None:
+    authority = ThrowawayAuthority()
+    try:
+        tls_files = (str(authority.cert_path), str(authority.key_path))
+        with launch_server("echo-tcp", "threading", tls_files=tls_files) as server:
+            assert server.transport == "tls"
+            target = f"--target=echo-tcp=tls://127.0.0.1:{server.port}"
+            for trust in (f"--tls-ca={authority.ca_path}", "--tls-insecure"):
+                results = tmp_path / "results.json"
+                completed = run_pytest(tmp_path, target, trust, f"--results={results}", "-k", "small")
+                assert completed.returncode == 0, completed.stdout[-2000:]
+                (record,) = json.loads(results.read_text())["cases"]
+                assert (record["target"], record["verdict"]) == (f"tls://127.0.0.1:{server.port}", "OK")
+            # The same server, untrusted: the handshake fails and says why.
+            completed = run_pytest(tmp_path, target, f"--results={results}", "-k", "small")
+            (record,) = json.loads(results.read_text())["cases"]
+            assert record["verdict"] == "FAILED" and "TLS handshake failed: certificate verify failed" in record["actual"]
+    finally:
+        authority.remove()
+
+
+def test_plugin_refuses_a_ca_file_together_with_insecure(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read")
+    completed = run_pytest(tmp_path, f"--tls-ca={ca}", "--tls-insecure")
+    assert completed.returncode == 4
+    assert "contradict" in completed.stderr
 
 
 def test_plugin_refuses_a_non_loopback_target(tmp_path: Path) -> None:
