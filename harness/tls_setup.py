@@ -89,6 +89,11 @@ def server_tls_context(
         announce(str(authority.ca_path))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8996: not 1.0 or 1.1
+    # A client's TCP EOF without close_notify ends its data like a close_notify would, instead
+    # of failing the connection: OpenSSL 3 otherwise refuses every later write, and the
+    # echo of what the client did send would be lost. RFC 8446 6.1 only warns that "the
+    # receiver cannot know that all the data that was sent has been received".
+    context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:

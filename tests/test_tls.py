@@ -233,3 +233,30 @@ def test_handshake_against_a_silent_server_times_out_within_the_deadline() -> No
             endpoint.connect()
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("close_notify", [True, False], ids=["close_notify-then-FIN", "FIN-only"])
+def test_tls_layer_tells_eof_only_after_the_data_its_paused_inner_protocol_held_back(
+    authority: ThrowawayAuthority, close_notify: bool
+) -> None:
+    pair = BackToBack(authority)
+    pair.handshake()
+    pair.pump()
+    payload = bytes(range(256)) * 12288  # 3 MiB: three times the echo's high-water mark
+    for start in range(0, len(payload), 16384):
+        pair.client.write(payload[start : start + 16384])
+    if close_notify:
+        with pytest.raises(ssl.SSLWantReadError):
+            pair.client.unwrap()
+    pair.server.data_received(pair.outgoing.read())  # all of it at once: the echo pauses
+    assert not pair.server.wants_input
+    pair.server.eof_received()
+    echoed = bytearray()
+    while not pair.server.wants_close:
+        output = pair.server.pull_output(65536)
+        assert output, "the layer stalled with input held back"
+        pair.incoming.write(bytes(output))
+        echoed += pair.read_all()
+    pair.incoming.write(bytes(pair.server.pull_output(65536)))
+    echoed += pair.read_all()
+    assert bytes(echoed) == payload
