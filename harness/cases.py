@@ -16,7 +16,12 @@ so for them it is INFO (observed, not judged).
 
 A **target** is where a service's cases are run: a reference server (``runner:raw``,
 launched by the pytest plugin) or a running server named with ``--target
-echo-tcp=127.0.0.1:7``. Only loopback addresses are ever targets (../shared/DESIGN.md:
+echo-tcp=127.0.0.1:7``; either may speak TLS (``--tls`` launches reference servers with
+``--tls``, ``--target echo-tcp=tls://127.0.0.1:7`` names a TLS server), and every stream case
+then runs over TLS unchanged. Cases about TLS itself are declared ``tls_only`` and run only
+against TLS targets; a case that judges the certificate is declared
+``needs_verified_certificate`` and is not run when verification is off (``--tls-insecure``).
+TLS carries byte streams only, so under ``--tls`` datagram services have no target. Only loopback addresses are ever targets (../shared/DESIGN.md:
 "Only loopback addresses (127.0.0.0/8, ::1) are ever targets of tests and load runs").
 """
 
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
 from harness.runners import RUNNERS, one_client_at_a_time_runners, runners_for
-from harness.services import SERVICES
+from harness.services import SERVICES, ServiceKind
 from harness.verdicts import Level
 
 CASE_ID_PATTERN = re.compile(
@@ -52,6 +57,9 @@ class CaseSpec:
         requirement: the requirement, quoted verbatim (with its source).
         expected: what passing looks like, in words (the results' ``expected`` when OK).
         level_for_runner: per-runner overrides, e.g. ``{"raw": INFO}``.
+        tls_only: the case is about TLS itself and runs only against TLS targets.
+        needs_verified_certificate: the case judges the certificate, so it runs only when
+            the client verifies it (not under ``--tls-insecure``).
     """
 
     case_id: str
@@ -59,6 +67,14 @@ class CaseSpec:
     requirement: str
     expected: str
     level_for_runner: Mapping[str, Level] = field(default_factory=dict)
+    tls_only: bool = False
+    needs_verified_certificate: bool = False
+
+    def applies_to(self, target: "Target", *, certificate_verified: bool) -> bool:
+        """Whether this case runs against ``target`` (TLS cases need a TLS target)."""
+        if self.tls_only and not target.tls:
+            return False
+        return certificate_verified or not self.needs_verified_certificate
 
     @property
     def service(self) -> str:
@@ -118,6 +134,8 @@ def case(
     requirement: str,
     expected: str,
     level_for_runner: Mapping[str, Level] | None = None,
+    tls_only: bool = False,
+    needs_verified_certificate: bool = False,
 ) -> Callable[[F], F]:
     """Declare a pytest test function as the conformance case ``case_id``.
 
@@ -127,6 +145,8 @@ def case(
         requirement: the requirement quoted verbatim, with its source.
         expected: what passing looks like, in words.
         level_for_runner: levels that differ for some reference runners.
+        tls_only: run only against TLS targets (a case about TLS itself).
+        needs_verified_certificate: run only when the certificate is verified.
 
     Returns:
         A decorator that registers the case and returns the function unchanged but for the
@@ -143,7 +163,15 @@ def case(
         raise ValueError(f"case {case_id}: level_for_runner names unknown runners {unknown}")
     if not requirement.strip():
         raise ValueError(f"case {case_id}: the requirement must be quoted")
-    spec = CaseSpec(case_id, Level(level), requirement, expected, overrides)
+    spec = CaseSpec(
+        case_id,
+        Level(level),
+        requirement,
+        expected,
+        overrides,
+        tls_only=tls_only or needs_verified_certificate,
+        needs_verified_certificate=needs_verified_certificate,
+    )
 
     def register(function: F) -> F:
         owner = f"{function.__module__}.{function.__qualname__}"
@@ -184,20 +212,24 @@ class Target:
         runner: the reference runner to launch, or None for a running server.
         host: the running server's host (None for a reference runner).
         port: the running server's port (None for a reference runner).
+        tls: the server speaks TLS (a reference server launched with ``--tls``, or a
+            ``tls://`` target).
     """
 
     service: str
     runner: str | None = None
     host: str | None = None
     port: int | None = None
+    tls: bool = False
 
     @property
     def name(self) -> str:
-        """``runner:threading``, ``127.0.0.1:7`` or ``[::1]:7``: the results' ``target``."""
+        """``runner:threading``, ``runner:uvloop+tls``, ``127.0.0.1:7``, ``[::1]:7`` or
+        ``tls://127.0.0.1:7``: the results' ``target``."""
         if self.runner is not None:
-            return f"runner:{self.runner}"
+            return f"runner:{self.runner}" + ("+tls" if self.tls else "")
         host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return ("tls://" if self.tls else "") + f"{host}:{self.port}"
 
     @property
     def test_id(self) -> str:
@@ -209,7 +241,7 @@ class Target:
         if self.host and ":" in self.host:
             groups = ipaddress.ip_address(self.host).exploded.split(":")
             full = ":".join(str(int(group, 16)) for group in groups)
-            return f"[{full}]:{self.port}"
+            return ("tls://" if self.tls else "") + f"[{full}]:{self.port}"
         return self.name
 
     @property
@@ -232,14 +264,22 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# The scheme that makes a --target a TLS server.
+TLS_SCHEME = "tls://"
+
+
 def parse_target_option(text: str) -> Target:
-    """Parse ``NAME=HOST:PORT`` (``NAME=[::1]:PORT`` for IPv6).
+    """Parse ``NAME=HOST:PORT`` (``NAME=[::1]:PORT`` for IPv6; ``NAME=tls://HOST:PORT`` for TLS).
 
     Raises:
-        TargetOptionError: unknown service, malformed address, a port outside 1–65535, or a
-            host that is not loopback (this project never targets anything else).
+        TargetOptionError: unknown service, malformed address, a port outside 1–65535, a
+            host that is not loopback (this project never targets anything else), or TLS
+            for a datagram service.
     """
     name, equals, address = text.partition("=")
+    tls = address.startswith(TLS_SCHEME)
+    if tls:
+        address = address[len(TLS_SCHEME) :]
     if not equals or not name or not address:
         raise TargetOptionError(f"--target {text!r}: expected NAME=HOST:PORT, e.g. echo-tcp=127.0.0.1:7")
     if name not in SERVICES:
@@ -261,7 +301,9 @@ def parse_target_option(text: str) -> Target:
             f"--target {text!r}: {host} is not a loopback address; wirecheck only targets "
             "127.0.0.0/8, ::1 and localhost"
         )
-    return Target(name, host=host, port=port)
+    if tls and SERVICES[name].kind is not ServiceKind.BYTE_STREAM:
+        raise TargetOptionError(f"--target {text!r}: TLS carries byte streams; {name} is a datagram service")
+    return Target(name, host=host, port=port, tls=tls)
 
 
 def select_targets(
@@ -269,6 +311,7 @@ def select_targets(
     services: Iterable[str] = (),
     runners: Iterable[str] = (),
     target_options: Iterable[str] = (),
+    tls: bool = False,
 ) -> dict[str, list[Target]]:
     """Which targets each selected service's cases run against.
 
@@ -278,6 +321,8 @@ def select_targets(
             (a runner judged as a finding, such as wsgiref, only when named).
         target_options: --target values. If any is given, only those services run, only
             against those servers, and nothing is launched.
+        tls: reference servers are launched over TLS; services TLS cannot carry (datagram
+            services) then have no target.
 
     Returns:
         ``{service: [Target…]}`` for every service that has at least one target.
@@ -302,7 +347,7 @@ def select_targets(
                 selected.setdefault(target.service, []).append(target)
         return selected
     for name, service in SERVICES.items():
-        if name not in wanted:
+        if name not in wanted or (tls and service.kind is not ServiceKind.BYTE_STREAM):
             continue
         carried = [
             runner
@@ -310,5 +355,5 @@ def select_targets(
             if (runner in runners if runners else RUNNERS[runner].reference)
         ]
         if carried:
-            selected[name] = [Target(name, runner=runner) for runner in carried]
+            selected[name] = [Target(name, runner=runner, tls=tls) for runner in carried]
     return selected

@@ -1,7 +1,7 @@
 """Start a server as a subprocess, wait for its READY line, and stop it by its pid.
 
 Everything wirecheck starts — a reference server, a mutant from the zoo, a recipe that
-wraps a third-party server — is a command that prints ``READY <tcp|udp> <host>:<port>``
+wraps a third-party server — is a command that prints ``READY <tcp|udp|tls> <host>:<port>``
 on stdout once it is listening (the ``wirecheck serve`` contract). Waiting on that line,
 never on a sleep, is how the suites know a server is up; a deadline on it is how they
 know it never will be, and then the error carries what the server printed.
@@ -49,7 +49,7 @@ class RunningServer:
 
     Attributes:
         argv: the command that started it.
-        transport: ``tcp`` or ``udp``, from the READY line.
+        transport: ``tcp``, ``udp`` or ``tls``, from the READY line.
         host: the address it listens on, from the READY line.
         port: the port it listens on, from the READY line.
         process: the process; stopped by :meth:`stop`.
@@ -144,17 +144,21 @@ def serve_command(
     host: str = "127.0.0.1",
     workers: int | None = None,
     options: Mapping[str, str] | None = None,
+    tls_files: tuple[str, str] | None = None,
 ) -> list[str]:
     """The argv of ``wirecheck serve`` for this interpreter (no reliance on PATH).
 
     Args:
         options: service options, each passed as ``--option NAME=VALUE``.
+        tls_files: ``(certificate chain, private key)`` PEM files: serve over TLS with them.
     """
     argv = [sys.executable, "-m", "harness", "serve", service, "--runner", runner, "--host", host]
     if workers is not None:
         argv += ["--workers", str(workers)]
     for name, value in (options or {}).items():
         argv += ["--option", f"{name}={value}"]
+    if tls_files is not None:
+        argv += ["--tls", "--cert", tls_files[0], "--key", tls_files[1]]
     return argv
 
 
@@ -249,12 +253,14 @@ def launch_server(
     ready_timeout: float = DEFAULT_READY_TIMEOUT_S,
     options: Mapping[str, str] | None = None,
     secret_options: Collection[str] = (),
+    tls_files: tuple[str, str] | None = None,
 ) -> RunningServer:
     """Start a reference server (``SERVICES[service] x RUNNERS[runner]``) on an ephemeral port.
 
     Args:
         options: service options (``--option NAME=VALUE``).
         secret_options: the names among ``options`` whose values are never shown.
+        tls_files: ``(certificate chain, private key)``: serve over TLS (READY says ``tls``).
 
     Raises:
         LaunchError: as :func:`launch_command`.
@@ -267,7 +273,7 @@ def launch_server(
         if name in options:
             environment["WIRECHECK_OPTION_" + name.replace("-", "_").upper()] = options.pop(name)
     return launch_command(
-        serve_command(service, runner, host=host, workers=workers, options=options),
+        serve_command(service, runner, host=host, workers=workers, options=options, tls_files=tls_files),
         ready_timeout=ready_timeout,
         env=environment,
     )

@@ -9,7 +9,13 @@ Options (a contract, ../shared/DESIGN.md): ``--service NAME`` and ``--runner NAM
 (repeatable) restrict which services run and which reference runners are launched;
 ``--target NAME=HOST:PORT`` (repeatable, loopback only) runs that service's cases against a
 running server and launches nothing; ``--case-timeout SECONDS`` is each case's whole budget
-(default 30); ``--results FILE.json`` writes one record per case. ``--strict`` (SHOULD
+(default 30); ``--results FILE.json`` writes one record per case. TLS: ``--tls`` launches the
+reference servers with ``wirecheck serve --tls``, each pytest process giving its servers a
+certificate from one throw-away authority of its own (``--cert/--key``) and trusting that
+authority's CA; ``--target NAME=tls://HOST:PORT`` names a running TLS server, verified against
+``--tls-ca FILE`` (default: the system's CAs) or not at all with ``--tls-insecure``. Stream
+cases run unchanged over TLS; datagram services are deselected under ``--tls``; cases about
+TLS itself run only against TLS targets. ``--strict`` (SHOULD
 failures count toward the exit status) is pytest's own flag — pytest 9 owns the name (it
 also turns on strict markers, xfail and parametrization IDs, all of which the suites
 satisfy) — so it is read here, not registered.
@@ -45,6 +51,7 @@ import argparse
 import functools
 import json
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -63,6 +70,7 @@ from harness.services import (
     parse_option_value,
     per_run_secret_options,
 )
+from harness.tls_setup import ThrowawayAuthority, TlsSetupError, client_tls_context
 from harness.verdicts import (
     CaseRecord,
     ConformanceFailure,
@@ -93,6 +101,8 @@ class WirecheckRun:
     case_timeout: float
     strict: bool
     results_path: Path | None
+    tls_ca: str | None = None
+    tls_insecure: bool = False
     started: str = field(default_factory=utc_timestamp)
     # option name -> a random value for this process's reference servers and their checks
     per_run_secrets: dict[str, str] = field(default_factory=dict)
@@ -129,7 +139,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME=HOST:PORT",
         help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
-        "[::1]:PORT for IPv6); repeatable; launches nothing",
+        "[::1]:PORT for IPv6; tls://HOST:PORT for TLS); repeatable; launches nothing",
+    )
+    group.addoption(
+        "--tls",
+        action="store_true",
+        default=False,
+        help="launch the reference servers over TLS (a throw-away certificate per pytest process); "
+        "datagram services are deselected",
+    )
+    group.addoption(
+        "--tls-ca",
+        default=None,
+        metavar="FILE",
+        help="verify tls:// targets' certificates against this CA file (default: the system's CAs)",
+    )
+    group.addoption(
+        "--tls-insecure",
+        action="store_true",
+        default=False,
+        help="do not verify tls:// targets' certificates (cases that judge the certificate are deselected)",
     )
     group.addoption(
         "--case-timeout",
@@ -205,6 +234,7 @@ def pytest_configure(config: pytest.Config) -> None:
             services=config.getoption("service"),
             runners=config.getoption("runner"),
             target_options=config.getoption("target"),
+            tls=config.getoption("tls"),
         )
     except TargetOptionError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -212,12 +242,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not case_timeout > 0:
         raise pytest.UsageError(f"--case-timeout must be a positive number of seconds, got {case_timeout}")
     results = config.getoption("results")
+    tls_ca, tls_insecure = config.getoption("tls_ca"), config.getoption("tls_insecure")
+    if tls_ca is not None and tls_insecure:
+        raise pytest.UsageError("--tls-ca and --tls-insecure contradict each other: give one")
+    if tls_ca is not None and not Path(tls_ca).is_file():
+        raise pytest.UsageError(f"--tls-ca {tls_ca}: no such file")
     run = WirecheckRun(
         targets=targets,
         case_timeout=case_timeout,
         strict=strict_requested(config),
         results_path=Path(results) if results else None,
         per_run_secrets=_fresh_secrets(),
+        tls_ca=tls_ca,
+        tls_insecure=tls_insecure,
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
@@ -236,7 +273,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise TypeError(
             f"case {spec.case_id} ({metafunc.function.__name__}) must take an 'endpoint' argument"
         )
-    targets = metafunc.config.stash[RUN_KEY].targets.get(spec.service, [])
+    run = metafunc.config.stash[RUN_KEY]
+    targets = [
+        target
+        for target in run.targets.get(spec.service, [])
+        if spec.applies_to(target, certificate_verified=not (target.runner is None and run.tls_insecure))
+    ]
     metafunc.parametrize(
         TARGET_ARGUMENT,
         [
@@ -260,8 +302,9 @@ def _case_and_target(item: pytest.Item) -> tuple[CaseSpec, Target] | tuple[None,
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A case whose service has no target this run (an empty parametrization) is deselected,
-    # not skipped: "not asked for" is not an outcome.
+    # A case with no target this run (its service excluded by --service/--target/--tls, or a
+    # TLS case with no TLS target: an empty parametrization) is deselected, not skipped:
+    # "not asked for" is not an outcome.
     keep, drop = [], []
     for item in items:
         spec, _ = _case_and_target(item)
@@ -279,8 +322,9 @@ class ServerPool:
     """Reference servers of this process, launched on first use, stopped at the end.
 
     Args:
-        launch: starts ``(service, runner)`` and returns the running server, or raises
-            :class:`~harness.launch.LaunchError` (default: :func:`harness.launch.launch_server`).
+        launch: starts ``(service, runner)`` (TLS servers also get ``tls_files=(cert, key)``)
+            and returns the running server, or raises :class:`~harness.launch.LaunchError`
+            (default: :func:`harness.launch.launch_server`).
 
     A failed launch is remembered, so each of that server's cases fails fast with the same
     message instead of relaunching.
@@ -288,10 +332,20 @@ class ServerPool:
     Resource handling: the pool owns every server it launched; :meth:`stop_all` stops them.
     """
 
-    def __init__(self, launch: Callable[[str, str], RunningServer] = launch_server) -> None:
+    def __init__(self, launch: Callable[..., RunningServer] = launch_server) -> None:
         self._launch = launch
-        self._servers: dict[tuple[str, str], RunningServer] = {}
-        self._failures: dict[tuple[str, str], str] = {}
+        self._servers: dict[tuple[str, str, bool], RunningServer] = {}
+        self._failures: dict[tuple[str, str, bool], str] = {}
+        self._authority: ThrowawayAuthority | None = None
+        self._client_contexts: dict[bool, ssl.SSLContext] = {}  # by "is a reference server"
+
+    @property
+    def authority(self) -> ThrowawayAuthority:
+        """The throw-away authority whose certificates this process's TLS servers present
+        (made on first use: plain runs never import trustme)."""
+        if self._authority is None:
+            self._authority = ThrowawayAuthority()
+        return self._authority
 
     def address_of(self, target: Target) -> tuple[str, int]:
         """The (host, port) to check for ``target``, launching its server if needed.
@@ -302,15 +356,20 @@ class ServerPool:
         if target.runner is None:
             assert target.host is not None and target.port is not None
             return target.host, target.port
-        key = (target.service, target.runner)
+        key = (target.service, target.runner, target.tls)
         if key in self._failures:
             raise HarnessError(self._failures[key])
         server = self._servers.get(key)
         if server is None:
+            over_tls = " over TLS" if target.tls else ""
             try:
-                server = self._launch(target.service, target.runner)
+                if target.tls:
+                    tls_files = (str(self.authority.cert_path), str(self.authority.key_path))
+                    server = self._launch(target.service, target.runner, tls_files=tls_files)
+                else:
+                    server = self._launch(target.service, target.runner)
             except LaunchError as exc:
-                self._failures[key] = f"could not launch {target.service} on runner {target.runner}: {exc}"
+                self._failures[key] = f"could not launch {target.service} on runner {target.runner}{over_tls}: {exc}"
                 raise HarnessError(self._failures[key]) from None
             self._servers[key] = server
         return server.host, server.port
@@ -327,19 +386,44 @@ class ServerPool:
         if target.runner is None:
             return None
         self.address_of(target)
-        return self._servers[(target.service, target.runner)]
+        return self._servers[(target.service, target.runner, target.tls)]
+
+    def client_tls_context(self, target: Target, run: WirecheckRun) -> ssl.SSLContext | None:
+        """The client context for ``target``: None for plain TCP; this process's CA for a
+        reference server; ``--tls-ca`` (or the system's CAs, or nothing with
+        ``--tls-insecure``) for a ``tls://`` target.
+
+        Raises:
+            HarnessError: the CA file cannot be read.
+        """
+        if not target.tls:
+            return None
+        reference = target.runner is not None
+        if reference not in self._client_contexts:
+            try:
+                if reference:
+                    context = client_tls_context(str(self.authority.ca_path))
+                else:
+                    context = client_tls_context(run.tls_ca, insecure=run.tls_insecure)
+            except TlsSetupError as exc:
+                raise HarnessError(str(exc)) from None
+            self._client_contexts[reference] = context
+        return self._client_contexts[reference]
 
     def stop_all(self) -> None:
         for server in self._servers.values():
             server.stop()
         self._servers.clear()
+        if self._authority is not None:
+            self._authority.remove()
+            self._authority = None
 
 
 # --- per-run secrets --------------------------------------------------------------------
 #
 # A secret option that the server and the checks both read (a shared key) gets a fresh random
-# value in each pytest process: reference servers are launched with ``--option NAME=VALUE``
-# and the checks of those servers see the same value through ``service_options``. A
+# value in each pytest process: reference servers are launched with it in their environment
+# (``WIRECHECK_OPTION_NAME``, never on a command line) and the checks of those servers see the same value through ``service_options``. A
 # ``--target`` server is checked with the value given on the command line instead (pytest
 # ``--NAME``). The value is never printed: launch errors show it as ``(secret)``.
 
@@ -355,14 +439,16 @@ def _fresh_secrets() -> dict[str, str]:
     }
 
 
-def launch_with_secrets(per_run_secrets: dict[str, str], service: str, runner: str) -> RunningServer:
-    """:func:`launch_server`, passing the service's per-run secret options."""
+def launch_with_secrets(
+    per_run_secrets: dict[str, str], service: str, runner: str, tls_files: tuple[str, str] | None = None
+) -> RunningServer:
+    """:func:`launch_server`, passing the service's per-run secret options (in its environment)."""
     options = {
         option.name: per_run_secrets[option.name]
         for option in per_run_secret_options(get_service(service))
         if option.name in per_run_secrets
     }
-    return launch_server(service, runner, options=options, secret_options=tuple(options))
+    return launch_server(service, runner, options=options, secret_options=tuple(options), tls_files=tls_files)
 
 
 @pytest.fixture(scope="session")
@@ -385,9 +471,12 @@ def wirecheck_target() -> Target:
 def endpoint(
     request: pytest.FixtureRequest, wirecheck_target: Target, wirecheck_servers: ServerPool
 ) -> Endpoint:
-    """The case's server and a fresh deadline of ``--case-timeout`` seconds."""
+    """The case's server (with its TLS client context) and a fresh deadline of
+    ``--case-timeout`` seconds."""
+    run = request.config.stash[RUN_KEY]
     host, port = wirecheck_servers.address_of(wirecheck_target)
-    return Endpoint(host, port, Deadline(request.config.stash[RUN_KEY].case_timeout))
+    tls = wirecheck_servers.client_tls_context(wirecheck_target, run)
+    return Endpoint(host, port, Deadline(run.case_timeout), tls=tls)
 
 
 @pytest.fixture

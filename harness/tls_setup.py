@@ -29,7 +29,9 @@ class ThrowawayAuthority:
     """A fresh CA and a leaf certificate for the loopback names, written to a private folder.
 
     Attributes:
-        folder: where ``ca.pem``, ``cert.pem`` (leaf and chain) and ``key.pem`` are.
+        folder: where ``ca.pem``, ``cert.pem`` (leaf and chain) and ``key.pem`` are, and
+            ``ca-key.pem``, the CA's own key, for tests that issue more certificates from it
+            (a mutant with a certificate for another name, or an expired one).
 
     Resource handling: :meth:`remove` deletes the folder; it is also registered with atexit.
     """
@@ -41,6 +43,7 @@ class ThrowawayAuthority:
         authority = trustme.CA()
         leaf = authority.issue_cert(*names)
         authority.cert_pem.write_to_path(str(self.ca_path))
+        authority.private_key_pem.write_to_path(str(self.ca_key_path))
         leaf.private_key_pem.write_to_path(str(self.key_path))
         with open(self.cert_path, "wb") as chain:
             for blob in leaf.cert_chain_pems:
@@ -50,6 +53,10 @@ class ThrowawayAuthority:
     @property
     def ca_path(self) -> Path:
         return self.folder / "ca.pem"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.folder / "ca-key.pem"
 
     @property
     def cert_path(self) -> Path:
@@ -82,6 +89,11 @@ def server_tls_context(
         announce(str(authority.ca_path))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8996: not 1.0 or 1.1
+    # A client's TCP EOF without close_notify ends its data like a close_notify would, instead
+    # of failing the connection: OpenSSL 3 otherwise refuses every later write, and the
+    # echo of what the client did send would be lost. RFC 8446 6.1 only warns that "the
+    # receiver cannot know that all the data that was sent has been received".
+    context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:

@@ -21,6 +21,13 @@ the zoo. The HTTP wire mutants share a hand-written server of their own
 (fixtures/mutants/_http_mutant_server.py); it has a control too: without a defect it must
 pass every rest-http case, SHOULDs included.
 
+TLS mutants (``Mutant.tls``) are given a throw-away authority of the test's own, issue their
+certificate from it, and are judged as ``tls://`` targets with ``--tls-ca`` set to its CA; the
+TLS control is the reference echo on ``threading`` served with ``--tls``, and every MUST case
+of the TLS section (IDs ``<service>/tls/<n>``) must be killed by a TLS mutant. A mutant whose
+defect breaks a SHOULD (``should_fall_short``) is judged with ``--strict``, so that its
+NON-STRICT verdict makes the run fail as a MUST would.
+
 Every test launches its own server on an ephemeral port and writes to its own tmp_path, so
 the module runs in parallel under pytest-xdist (``-n 2``).
 """
@@ -30,6 +37,7 @@ from __future__ import annotations
 import sys
 import secrets
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,6 +50,7 @@ from fixtures.suite_run import (
 )
 from harness.launch import serve_command
 from harness.services import get_service, per_run_secret_options
+from harness.tls_setup import ThrowawayAuthority
 from harness.verdicts import Level, Verdict
 
 pytestmark = pytest.mark.slow
@@ -51,15 +60,32 @@ pytestmark = pytest.mark.slow
 # loop, the datagram runner with neither threads nor forks to hide a slow reply.
 CONTROL_RUNNERS = {"tcp": "threading", "udp": "selectors"}
 
-MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS})
+MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS if not mutant.tls})
+TLS_MUTATED_SERVICES = sorted({mutant.service for mutant in MUTANTS if mutant.tls})
+
+# The section of a service's suite that judges TLS itself (``echo-tcp/tls/1``...).
+TLS_SECTION = "tls"
+
+
+@pytest.fixture
+def authority() -> Iterator[ThrowawayAuthority]:
+    """A CA of this test's own, for TLS mutants and the TLS control (removed afterwards)."""
+    made = ThrowawayAuthority()
+    yield made
+    made.remove()
+
+
+def suite_arguments(authority: ThrowawayAuthority, *, strict: bool = False) -> list[str]:
+    return ["--tls-ca", str(authority.ca_path)] + (["--strict"] if strict else [])
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
-def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
+def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path, authority: ThrowawayAuthority) -> None:
+    extra = suite_arguments(authority, strict=bool(mutant.should_fall_short)) if mutant.tls else []
     run = run_suite_against_command(
-        mutant.command(),
+        mutant.command(authority),
         mutant.service,
         tmp_path / "results.json",
-        extra_arguments=mutant.suite_arguments,
+        extra_arguments=[*mutant.suite_arguments, *extra],
         **suite_budgets(mutant.service),
     )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
@@ -72,6 +98,10 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path) -> None:
         assert run.verdict_of(case_id) == Verdict.FAILED.value, (
             f"{mutant.name} must be FAILED by {case_id}; got {run.describe(case_id)}"
         )
+    for case_id in mutant.should_fall_short:
+        assert run.verdict_of(case_id) == Verdict.NON_STRICT.value, (
+            f"{mutant.name} must fall short of {case_id} (NON-STRICT); got {run.describe(case_id)}"
+        )
     errors = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) == Verdict.ERROR.value]
     assert not errors, f"the harness broke on {mutant.name} (never the target's fault):\n" + "\n".join(errors)
 
@@ -82,9 +112,9 @@ def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) 
     # A shared secret (an authenticated service's key): a fresh value for server and suite alike.
     secrets_given = {option.name: secrets.token_hex(16) for option in per_run_secret_options(get_service(service))}
     control_command = serve_command(service, control_runner, options=secrets_given)
-    suite_arguments = [argument for name, value in secrets_given.items() for argument in (f"--{name}", value)]
+    key_arguments = [argument for name, value in secrets_given.items() for argument in (f"--{name}", value)]
     control = run_suite_against_command(
-        control_command, service, tmp_path / "results.json", extra_arguments=suite_arguments, **suite_budgets(service)
+        control_command, service, tmp_path / "results.json", extra_arguments=key_arguments, **suite_budgets(service)
     )
     print(f"suite against {service} on runner {control_runner}: {control.wall_time_s:.1f} s")
     assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (
@@ -93,7 +123,9 @@ def test_every_must_case_is_killed_by_some_mutant(service: str, tmp_path: Path) 
     )
 
     must_cases = {case_id for case_id, record in control.cases.items() if record["level"] == Level.MUST.value}
-    killed = {case_id for mutant in MUTANTS if mutant.service == service for case_id in mutant.must_fail}
+    killed = {
+        case_id for mutant in MUTANTS if mutant.service == service and not mutant.tls for case_id in mutant.must_fail
+    }
     assert must_cases, f"the {service} suite reported no MUST case at all"
     assert not must_cases - killed, (
         f"MUST cases of {service} that no mutant in fixtures/mutants is registered to fail "
@@ -114,4 +146,37 @@ def test_http_mutants_server_without_a_defect_passes_every_case(tmp_path: Path) 
     not_ok = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value]
     assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED and not not_ok, (
         f"the HTTP mutants' server fails on its own (exit status {run.exit_status}):\n" + "\n".join(not_ok)
+    )
+
+
+@pytest.mark.parametrize("service", TLS_MUTATED_SERVICES)
+def test_every_tls_must_case_is_killed_by_some_tls_mutant(
+    service: str, tmp_path: Path, authority: ThrowawayAuthority
+) -> None:
+    control_runner = CONTROL_RUNNERS["tcp"]
+    control_command = serve_command(
+        service, control_runner, tls_files=(str(authority.cert_path), str(authority.key_path))
+    )
+    control = run_suite_against_command(
+        control_command, service, tmp_path / "results.json", extra_arguments=suite_arguments(authority, strict=True)
+    )
+    print(f"suite against {service} over TLS on runner {control_runner}: {control.wall_time_s:.1f} s")
+    assert control.exit_status == EXIT_ALL_MUST_CASES_PASSED, (
+        f"the control run against the reference {service} server over TLS failed (--strict), so kills "
+        "prove nothing\n" + control.output[-4000:]
+    )
+
+    tls_cases = {case_id: record for case_id, record in control.cases.items() if case_id.split("/")[1] == TLS_SECTION}
+    must_cases = {case_id for case_id, record in tls_cases.items() if record["level"] == Level.MUST.value}
+    should_cases = {case_id for case_id, record in tls_cases.items() if record["level"] == Level.SHOULD.value}
+    tls_mutants = [mutant for mutant in MUTANTS if mutant.service == service and mutant.tls]
+    killed = {case_id for mutant in tls_mutants for case_id in mutant.must_fail}
+    fallen_short = {case_id for mutant in tls_mutants for case_id in mutant.should_fall_short}
+    assert must_cases, f"the {service} suite reported no MUST case in its {TLS_SECTION} section"
+    assert not must_cases - killed, (
+        f"TLS MUST cases of {service} that no TLS mutant is registered to fail: {sorted(must_cases - killed)}"
+    )
+    assert not killed - must_cases, f"TLS mutants registered against no TLS MUST case: {sorted(killed - must_cases)}"
+    assert not fallen_short - should_cases, (
+        f"TLS mutants registered to fall short of no TLS SHOULD case: {sorted(fallen_short - should_cases)}"
     )

@@ -4,7 +4,8 @@ the WSGI servers hosting the REST interface.
 The suites promise to judge "any implementation, ours or a third party's, at HOST:PORT"
 (DESIGN.md). This runs each recipe's service suite against it — for each entry of
 ``fixtures.thirdparty.THIRD_PARTY_SERVERS``: xinetd's echo (TCP and UDP), daytime and time
-(TCP and UDP), socat's TCP and UDP echo, ncat's TCP echo; gunicorn (sync and gthread
+(TCP and UDP), socat's TCP and UDP echo, ncat's TCP echo; echo over TLS from stunnel4, socat's
+``OPENSSL-LISTEN`` and ``ncat --ssl``; gunicorn (sync and gthread
 workers), waitress and uWSGI hosting ``harness.apps.rest:application`` — through
 ``--target`` and asserts that the verdicts are real: every case of that service is in the
 results with a verdict that judges the server (OK, NON-STRICT, INFORMATIONAL or FAILED) and
@@ -31,15 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.suite_run import (
-    EXIT_ALL_MUST_CASES_PASSED,
-    EXIT_SOME_CASE_FAILED,
-    SuiteRun,
-    run_suite_against_command,
-    run_suite_on_runner,
-    suite_budgets,
-)
-from fixtures.thirdparty import JUDGED_RUNNERS, THIRD_PARTY_SERVERS, ThirdPartyServer
+from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED, SuiteRun, run_suite_on_runner
+from fixtures.thirdparty import JUDGED_RUNNERS, THIRD_PARTY_SERVERS, ThirdPartyServer, run_third_party_suite
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
@@ -72,6 +66,12 @@ CASE_IDS_BY_SERVICE = {
         + ["array-tcp/header/1"]
     ),
 }
+
+# The cases a TLS target adds to its service's: the TLS section (echo-tcp/tls/1..5).
+TLS_CASE_IDS_BY_SERVICE = {"echo-tcp": frozenset(f"echo-tcp/tls/{number}" for number in range(1, 6))}
+
+# A TLS target's most basic TLS case: the handshake completes (and its certificate verifies).
+BASIC_TLS_CASE_IDS_BY_SERVICE = {"echo-tcp": ("echo-tcp/tls/1", "echo-tcp/tls/2")}
 
 # Each service's most basic case: if it is not OK, the recipe did not reach the program.
 BASIC_CASE_ID_BY_SERVICE = {
@@ -132,14 +132,10 @@ def test_suite_gives_real_verdicts_to_third_party_server(
 ) -> None:
     # A program that is not installed raises LaunchError here: the test fails, with the
     # recipe's "apt-get install ..." (or "pip install ...") message.
-    run = run_suite_against_command(third_party.command(), third_party.service, tmp_path / "results.json")
-    assert_real_verdicts(run, third_party.name, third_party.service)
+    run = run_third_party_suite(third_party, tmp_path / "results.json")
+    assert_real_verdicts(run, third_party.name, third_party.service, tls=third_party.tls)
     if third_party.service == "rest-http":
         assert_verdicts_other_than_ok(run, third_party.name)
-    # recipe's "apt-get install ..." message.
-    run = run_suite_against_command(
-        third_party.command(), third_party.service, tmp_path / "results.json", **suite_budgets(third_party.service)
-    )
 
 
 @pytest.mark.parametrize(("service", "runner"), JUDGED_RUNNERS, ids=lambda name: name)
@@ -149,19 +145,25 @@ def test_suite_gives_measured_verdicts_to_runner_judged_when_named(service: str,
     assert_verdicts_other_than_ok(run, runner)
 
 
-def assert_real_verdicts(run: SuiteRun, server: str, service: str) -> None:
+def assert_real_verdicts(run: SuiteRun, server: str, service: str, *, tls: bool = False) -> None:
     """Every case of ``service`` judged ``server`` (none ERROR, none missing); the basic case is OK."""
     print(f"{service} suite against {server}: exit {run.exit_status}, {run.wall_time_s:.1f} s")
     for case_id in sorted(run.cases):
         print(f"  {run.describe(case_id)[:200]}")
 
     assert run.exit_status in (EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED), run.output[-4000:]
-    missing = CASE_IDS_BY_SERVICE[service] - set(run.cases)
+    expected_case_ids = CASE_IDS_BY_SERVICE[service]
+    if tls:
+        expected_case_ids |= TLS_CASE_IDS_BY_SERVICE[service]
+    missing = expected_case_ids - set(run.cases)
     assert not missing, f"{service} cases missing from the results of {server}: {sorted(missing)}"
     unjudged = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) not in JUDGING_VERDICTS]
     assert not unjudged, f"cases that did not judge {server}:\n" + "\n".join(unjudged)
-    basic_case_id = BASIC_CASE_ID_BY_SERVICE[service]
-    assert run.verdict_of(basic_case_id) == Verdict.OK.value, run.describe(basic_case_id)
+    basic_case_ids = [BASIC_CASE_ID_BY_SERVICE[service]]
+    if tls:
+        basic_case_ids += BASIC_TLS_CASE_IDS_BY_SERVICE[service]
+    for basic_case_id in basic_case_ids:
+        assert run.verdict_of(basic_case_id) == Verdict.OK.value, run.describe(basic_case_id)
 
 
 def assert_verdicts_other_than_ok(run: SuiteRun, server: str) -> None:

@@ -45,6 +45,9 @@ from harness.checks.properties import payloads, run_property
 from harness.checks.stream import Conversation, Ending, converse
 from harness.clients.echo import EchoConnection, EchoTimeoutError, EchoUnreachableError, echo_once
 from harness.runners import STREAM, runners_for
+from harness.launch import launch_server
+from harness.services import SERVICES
+from harness.tls_setup import ThrowawayAuthority
 from harness.verdicts import (
     INFO,
     MUST,
@@ -432,11 +435,14 @@ def test_every_suite_requirement_is_quoted_verbatim_from_its_spec() -> None:
         ("echo-tcp=127.8.9.10:65535", "127.8.9.10", 65535, "127.8.9.10:65535"),
         ("echo-tcp=[::1]:7007", "::1", 7007, "[::1]:7007"),
         ("line-echo-tcp=localhost:1", "localhost", 1, "localhost:1"),
+        ("echo-tcp=tls://127.0.0.1:7443", "127.0.0.1", 7443, "tls://127.0.0.1:7443"),
+        ("time-tcp=tls://[::1]:37", "::1", 37, "tls://[::1]:37"),
     ],
 )
 def test_parse_target_option_accepts_loopback(text: str, host: str, port: int, name: str) -> None:
     target = parse_target_option(text)
     assert (target.host, target.port, target.name, target.runner) == (host, port, name, None)
+    assert target.tls == name.startswith("tls://")
 
 
 @pytest.mark.parametrize(
@@ -451,6 +457,8 @@ def test_parse_target_option_accepts_loopback(text: str, host: str, port: int, n
         ("echo-tcp=::1:7", "HOST:PORT"),
         ("127.0.0.1:7", "NAME=HOST:PORT"),
         ("no-such=127.0.0.1:7", "unknown service"),
+        ("echo-udp=tls://127.0.0.1:7", "TLS carries byte streams"),
+        ("echo-tcp=tls://10.0.0.1:7", "not a loopback address"),
     ],
 )
 def test_parse_target_option_refuses_with_a_reason(text: str, complaint: str) -> None:
@@ -461,8 +469,37 @@ def test_parse_target_option_refuses_with_a_reason(text: str, complaint: str) ->
 def test_target_names_are_safe_in_test_ids_and_xdist_groups() -> None:
     ipv6 = Target("echo-tcp", host="::1", port=7)
     assert "::" not in ipv6.test_id
-    for target in (ipv6, Target("echo-tcp", runner="raw"), Target("echo-tcp", host="127.0.0.1", port=7)):
+    tls_targets = (Target("echo-tcp", host="::1", port=7, tls=True), Target("echo-tcp", runner="raw", tls=True))
+    for target in (ipv6, Target("echo-tcp", runner="raw"), Target("echo-tcp", host="127.0.0.1", port=7), *tls_targets):
         assert "@" not in target.group and "]" not in target.group
+        assert "::" not in target.test_id
+
+
+def test_tls_targets_say_tls_in_their_names_and_get_servers_of_their_own() -> None:
+    plain, tls = Target("echo-tcp", runner="uvloop"), Target("echo-tcp", runner="uvloop", tls=True)
+    assert tls.name == "runner:uvloop+tls" and plain.name == "runner:uvloop"
+    assert tls.group != plain.group
+
+
+def test_select_targets_under_tls_launches_stream_services_over_tls_and_drops_datagram_ones() -> None:
+    selected = select_targets(tls=True)
+    assert set(selected) == {name for name, service in SERVICES.items() if service.kind.value == STREAM}
+    assert all(target.tls for targets in selected.values() for target in targets)
+    assert selected["echo-tcp"][0].name == "runner:raw+tls"
+
+
+def test_tls_only_cases_apply_to_tls_targets_and_certificate_cases_need_verification() -> None:
+    with separate_registry():
+
+        @case("echo-tcp/tls/99", level=MUST, requirement="quoted", expected="x", needs_verified_certificate=True)
+        def judges_the_certificate(endpoint: object) -> None: ...
+
+    spec = case_of(judges_the_certificate)
+    assert spec is not None and spec.tls_only
+    tls_target = Target("echo-tcp", host="127.0.0.1", port=7, tls=True)
+    assert not spec.applies_to(Target("echo-tcp", host="127.0.0.1", port=7), certificate_verified=True)
+    assert spec.applies_to(tls_target, certificate_verified=True)
+    assert not spec.applies_to(tls_target, certificate_verified=False)
 
 
 def test_select_targets_defaults_to_every_runner_of_every_service() -> None:
@@ -710,6 +747,35 @@ def test_plugin_launch_failure_is_error_with_the_servers_stderr(tmp_path: Path) 
     (record,) = json.loads(results.read_text())["cases"]
     assert record["verdict"] == "ERROR" and record["target"] == "runner:raw"
     assert "could not launch echo-tcp on runner raw" in record["actual"] and "no module named frob" in record["actual"]
+
+
+def test_plugin_judges_a_tls_target_verified_or_not_and_names_it_tls(tmp_path: Path) -> None:
+    authority = ThrowawayAuthority()
+    try:
+        tls_files = (str(authority.cert_path), str(authority.key_path))
+        with launch_server("echo-tcp", "threading", tls_files=tls_files) as server:
+            assert server.transport == "tls"
+            target = f"--target=echo-tcp=tls://127.0.0.1:{server.port}"
+            for trust in (f"--tls-ca={authority.ca_path}", "--tls-insecure"):
+                results = tmp_path / "results.json"
+                completed = run_pytest(tmp_path, target, trust, f"--results={results}", "-k", "small")
+                assert completed.returncode == 0, completed.stdout[-2000:]
+                (record,) = json.loads(results.read_text())["cases"]
+                assert (record["target"], record["verdict"]) == (f"tls://127.0.0.1:{server.port}", "OK")
+            # The same server, untrusted: the handshake fails and says why.
+            completed = run_pytest(tmp_path, target, f"--results={results}", "-k", "small")
+            (record,) = json.loads(results.read_text())["cases"]
+            assert record["verdict"] == "FAILED" and "TLS handshake failed: certificate verify failed" in record["actual"]
+    finally:
+        authority.remove()
+
+
+def test_plugin_refuses_a_ca_file_together_with_insecure(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read")
+    completed = run_pytest(tmp_path, f"--tls-ca={ca}", "--tls-insecure")
+    assert completed.returncode == 4
+    assert "contradict" in completed.stderr
 
 
 def test_plugin_refuses_a_non_loopback_target(tmp_path: Path) -> None:

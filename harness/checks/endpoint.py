@@ -9,6 +9,12 @@ costs one stall limit per case, and a property test that keeps finding slow exam
 multiply the wait by its example count (a hypothesis run replays and shrinks failing
 examples; each would otherwise wait out its own timeout).
 
+A TLS endpoint (``tls`` set: a client ``ssl.SSLContext``, and the ``server_name`` to verify)
+returns from :meth:`Endpoint.connect` a :class:`~harness.checks.tls_connection.TlsClientConnection`
+whose handshake is already complete: it has the socket surface the checkers use, so every
+stream check runs unchanged over TLS. A handshake that fails or does not finish is the
+target's, like a refused connect.
+
 Connection failures are the target's: refused is "unreachable", a connect that never
 completes is "timeout", a reset during the handshake is "reset" — all
 :class:`~harness.verdicts.ConformanceFailure`. Errors of our own machine (no ephemeral
@@ -17,18 +23,24 @@ port left, EMFILE) are not conformance failures and propagate as ERROR.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Union
 
+from harness.checks.tls_connection import TlsClientConnection, tls_handshake
 from harness.verdicts import ConformanceFailure, describe_reset, describe_timeout, describe_unreachable
 
 # A loopback connect completes in microseconds (the kernel queues it in the backlog even if
 # the server never calls accept); 5 s is only reached by a filtered or wedged port.
 CONNECT_TIMEOUT_S = 5.0
+
+# What Endpoint.connect returns: a socket, or a TLS connection with the same surface.
+Connection = Union[socket.socket, TlsClientConnection]
 
 # socket error numbers that mean "nobody is there", reported as unreachable.
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
@@ -86,18 +98,27 @@ class Endpoint:
         host: a loopback address or ``localhost``.
         port: its TCP port.
         deadline: the case's budget; shared by every connection the checker opens.
+        tls: a client TLS context to speak TLS with, or None for plain TCP.
+        server_name: the name the server's certificate is verified for (default: ``host``).
     """
 
     host: str
     port: int
     deadline: Deadline = field(compare=False)
+    tls: ssl.SSLContext | None = field(default=None, compare=False)
+    server_name: str | None = None
 
     @property
     def address_text(self) -> str:
         return format_host_port(self.host, self.port)
 
-    def connect(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
-        """Open a TCP connection, then make it non-blocking.
+    @property
+    def tls_server_name(self) -> str:
+        """The name the certificate must be valid for."""
+        return self.server_name or self.host
+
+    def connect(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> Connection:
+        """Open a TCP connection, make it non-blocking and, on a TLS endpoint, run the handshake.
 
         Args:
             nodelay: set TCP_NODELAY, so that each ``send`` leaves as its own segment
@@ -105,13 +126,14 @@ class Endpoint:
             timeout: the connect limit, further capped by the deadline.
 
         Returns:
-            A connected, non-blocking socket.
+            A connected, non-blocking socket; on a TLS endpoint, a
+            :class:`~harness.checks.tls_connection.TlsClientConnection` past its handshake.
 
         Raises:
-            ConformanceFailure: refused or unreachable, no handshake in time, reset, or the
-                case's budget already spent.
+            ConformanceFailure: refused or unreachable, no handshake (TCP or TLS) in time,
+                reset, a failed TLS handshake, or the case's budget already spent.
 
-        Resource handling: the caller owns the socket and must close it.
+        Resource handling: the caller owns the connection and must close it.
         """
         expected = f"a TCP connection to {self.address_text} accepted"
         if self.deadline.spent:
@@ -142,10 +164,27 @@ class Endpoint:
         except BaseException:
             sock.close()
             raise
-        return sock
+        if self.tls is None:
+            return sock
+        try:
+            return tls_handshake(
+                sock,
+                self.tls,
+                self.tls_server_name,
+                timeout=self.deadline.cap(timeout),
+                address_text=self.address_text,
+            )
+        except ConformanceFailure as failure:
+            if not self.deadline.spent:
+                raise
+            raise ConformanceFailure(failure.expected, f"{failure.actual}; {self.deadline.spent_description()}") from None
+
+    def connect_plain(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
+        """A plain TCP connection even to a TLS endpoint (a client that does not speak TLS)."""
+        return dataclasses.replace(self, tls=None).connect(nodelay=nodelay, timeout=timeout)  # type: ignore[return-value]
 
 
-def abort_connection(sock: socket.socket) -> None:
+def abort_connection(sock: Connection) -> None:
     """Close ``sock`` with a reset (RST) instead of an orderly FIN.
 
     SO_LINGER on with a zero timeout makes ``close`` discard unsent data and send RST:
@@ -159,3 +198,15 @@ def abort_connection(sock: socket.socket) -> None:
         pass  # already reset by the peer: closing is all that is left
     finally:
         sock.close()
+
+
+def half_close(sock: Connection) -> None:
+    """Shut down the sending side (FIN; over TLS, close_notify then FIN) and keep reading.
+
+    An error here means the peer already reset the connection; it is not raised, because the
+    reads that follow observe the reset and report it.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

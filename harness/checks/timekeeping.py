@@ -31,7 +31,7 @@ from harness.checks.datagram import (
     family_of,
     require_reply_from_server,
 )
-from harness.checks.endpoint import Endpoint
+from harness.checks.endpoint import Endpoint, half_close
 from harness.checks.stream import STALL_TIMEOUT_S, Conversation, converse
 from harness.protocols.timekeeping import SECONDS_1900_TO_1970, decode_rfc868
 from harness.verdicts import (
@@ -247,14 +247,19 @@ def check_concurrent_tcp_replies(
     Args:
         judge: (reply, Unix time it arrived) -> None if right, else what is wrong.
     """
-    sockets = [endpoint.connect() for _ in range(CONCURRENT_CLIENTS)]
+    sockets = []
     try:
         # Each client half-closes at once, as a client with nothing to say may (RFC 868's
         # "U: Receive the time. U: Close the connection."): a server lingering before its
-        # close then sees our EOF at once instead of waiting out its linger per client.
+        # close then sees our EOF at once instead of waiting out its linger per client. At
+        # once means right after its connect, before the next client's: over TLS a connect
+        # includes the handshake, which a one-at-a-time server can only do once it is done
+        # lingering on the client before.
+        for _ in range(CONCURRENT_CLIENTS):
+            sockets.append(endpoint.connect())
+            half_close(sockets[-1])
         conversations = [
-            Conversation(sock, [], expected=None, shut_wr=True, label=f"client {n + 1}")
-            for n, sock in enumerate(sockets)
+            Conversation(sock, [], expected=None, label=f"client {n + 1}") for n, sock in enumerate(sockets)
         ]
         wall_started = time.time()
         for conversation in conversations:

@@ -19,8 +19,14 @@ Theory of operation:
   write side of the connection, unless it has already sent some error alert." Once the inner
   protocol is finished and its output drained, ``unwrap()`` writes close_notify; only then
   does this layer report ``wants_close``. A TCP EOF without the peer's close_notify is a
-  possible truncation (RFC 8446 §6.1: "this could be a truncation attack"); the inner protocol
-  is still told EOF, and the event is logged at debug level.
+  possible truncation (RFC 8446 §6.1: "If a transport-level close is received prior to a
+  "close_notify", the receiver cannot know that all the data that was sent has been
+  received."); the inner protocol
+  is still told EOF — only after every byte of plaintext before it, even when the inner
+  protocol was paused at the time — and the event is logged at debug level. (The server
+  context from ``harness.tls_setup`` makes OpenSSL treat that EOF as an end of data, so the
+  reply to what did arrive can still be sent; with a context that does not, a write after
+  it fails, and the connection ends without the rest.)
 
 Nothing here touches a socket, a clock or a thread: it is unit-tested with two of them back
 to back (a client ``SSLObject`` on a pair of BIOs).
@@ -98,15 +104,16 @@ class TlsServerProtocol:
             self._phase = _Phase.FAILED
             return
         if self._phase is _Phase.ESTABLISHED:
-            self._advance()  # plaintext still buffered, and perhaps the close_notify
-            if self._phase is _Phase.ESTABLISHED and not self._inner_saw_eof:
-                log.debug("TCP EOF without close_notify (RFC 8446 6.1: possible truncation)")
-                self._tell_inner_eof()
+            # Plaintext still buffered, and perhaps the close_notify: the inner protocol is told
+            # EOF only after all of it, so if it pauses first, the rest (and the EOF) waits
+            # for pull_output to resume it (SSLObject.read raises SSLEOFError once the BIO,
+            # at EOF, is empty: the truncation case, handled in _advance).
+            self._advance()
 
     def pull_output(self, max_bytes: int) -> Chunk:
         if self._phase is _Phase.ESTABLISHED:
-            if self._inner.wants_input and self._incoming.pending:
-                self._advance()  # input held back while the inner protocol was paused
+            if self._inner.wants_input and self._input_held_back:
+                self._advance()  # input (or the EOF) held back while the inner protocol was paused
             self._encrypt_inner_output(max_bytes)
         return self._outgoing.read(max_bytes)
 
@@ -133,19 +140,31 @@ class TlsServerProtocol:
                 plaintext = self._tls.read(PLAINTEXT_READ_BYTES)
             except ssl.SSLWantReadError:
                 return
-            except ssl.SSLZeroReturnError:  # the peer's close_notify: an orderly end of its data
+            except ssl.SSLZeroReturnError:  # the peer's close_notify (older OpenSSL builds)
                 self._tell_inner_eof()
                 return
             except ssl.SSLError as exc:  # a bad record MAC, a truncated record at EOF...
                 log.debug("TLS record error: %s", exc)
                 if self._peer_eof:
+                    # RFC 8446 6.1: without close_notify, a possible truncation; still an EOF.
+                    log.debug("TCP EOF without close_notify (RFC 8446 6.1: possible truncation)")
                     self._tell_inner_eof()
                 else:
                     self._phase = _Phase.FAILED
                 return
             if not plaintext:
+                # SSLObject.read returns b"" (it does not raise) once the peer's close_notify
+                # has been read: the orderly end of the peer's data.
+                self._tell_inner_eof()
                 return
             self._inner.data_received(plaintext)
+
+    @property
+    def _input_held_back(self) -> bool:
+        """Ciphertext or plaintext not yet given to the inner protocol, or an EOF not yet told."""
+        return bool(
+            self._incoming.pending or self._tls.pending() or (self._peer_eof and not self._inner_saw_eof)
+        )
 
     def _start_inner(self) -> None:
         assert self._context is not None, "connection_made comes first"
@@ -169,7 +188,12 @@ class TlsServerProtocol:
             chunk = self._inner.pull_output(max_bytes)
             if not chunk:
                 break
-            self._tls.write(chunk)
+            try:
+                self._tls.write(chunk)
+            except ssl.SSLError as exc:  # the session failed (a truncation, an alert): no more output
+                log.debug("TLS write failed: %s", exc)
+                self._phase = _Phase.FAILED
+                return
         if not self._outgoing.pending and self._inner.wants_close:
             self._send_close_notify()
 

@@ -1,0 +1,262 @@
+"""TLS on both sides: the server layer (sans-IO, two SSL objects back to back) and the checkers'
+client connection over a real loopback socket pair.
+
+The server layer is driven with a client ``SSLObject`` on a pair of BIOs, ciphertext moved
+between them by hand: input whole, one byte at a time, and with the client's close_notify
+trailing the data. The client connection is driven against the same layer served by a
+reference runner, and against a socket pair whose far end is a blocking ``SSLSocket``.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness.checks import Deadline, Endpoint
+from harness.checks.tls_connection import TlsClientConnection, tls_handshake
+from harness.protocols.base import ConnectionContext, RunnerTraits
+from harness.protocols.echo import EchoProtocol
+from harness.protocols.tls import TlsServerProtocol
+from harness.tls_setup import ThrowawayAuthority, client_tls_context, server_tls_context
+from harness.verdicts import ConformanceFailure
+
+CONTEXT = ConnectionContext(("127.0.0.1", 50000), ("127.0.0.1", 7), RunnerTraits("test"))
+
+
+@pytest.fixture(scope="module")
+def authority() -> Iterator[ThrowawayAuthority]:
+    made = ThrowawayAuthority()
+    yield made
+    made.remove()
+
+
+class BackToBack:
+    """A client SSLObject and a TlsServerProtocol, ciphertext moved between them on ``pump``."""
+
+    def __init__(self, authority: ThrowawayAuthority, *, split: int | None = None) -> None:
+        self.server = TlsServerProtocol(
+            EchoProtocol(), server_tls_context(str(authority.cert_path), str(authority.key_path))
+        )
+        self.server.connection_made(CONTEXT)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.client = client_tls_context(str(authority.ca_path)).wrap_bio(
+            self.incoming, self.outgoing, server_hostname="127.0.0.1"
+        )
+        self.split = split  # feed the server this many bytes per data_received
+
+    def pump(self) -> None:
+        while True:
+            moved = False
+            data = self.outgoing.read()
+            if data:
+                step = self.split or len(data)
+                for start in range(0, len(data), step):
+                    self.server.data_received(data[start : start + step])
+                moved = True
+            output = self.server.pull_output(65536)
+            if output:
+                self.incoming.write(bytes(output))
+                moved = True
+            if not moved:
+                return
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.client.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                self.pump()
+
+    def read_all(self) -> bytes:
+        received = bytearray()
+        while True:
+            try:
+                piece = self.client.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                return bytes(received)
+            if not piece:
+                return bytes(received)
+            received += piece
+
+
+@pytest.mark.parametrize("split", [None, 1], ids=["whole", "one-byte-at-a-time"])
+def test_tls_layer_echoes_and_answers_close_notify_with_its_own(authority: ThrowawayAuthority, split: int | None) -> None:
+    pair = BackToBack(authority, split=split)
+    pair.handshake()
+    assert pair.client.version() in ("TLSv1.2", "TLSv1.3")
+    pair.client.write(b"hello\r\n")
+    pair.pump()
+    assert pair.read_all() == b"hello\r\n"
+    with pytest.raises(ssl.SSLWantReadError):
+        pair.client.unwrap()  # our close_notify out; the server's not yet in
+    pair.pump()
+    assert pair.server.wants_close
+    pair.client.unwrap()  # the server's close_notify arrived: an orderly TLS close
+
+
+def test_tls_layer_echoes_data_that_trails_in_the_same_flight_as_close_notify(authority: ThrowawayAuthority) -> None:
+    pair = BackToBack(authority)
+    pair.handshake()
+    pair.client.write(b"last words\n")
+    with pytest.raises(ssl.SSLWantReadError):
+        pair.client.unwrap()
+    pair.pump()  # data and close_notify reach the server in one data_received
+    assert pair.read_all() == b"last words\n"
+    assert pair.server.wants_close
+
+
+@pytest.mark.parametrize("plaintext", [b"hello, this is not TLS\r\n", b"\x16\x03\x01\x00\x05hello"])
+def test_tls_layer_closes_for_a_plaintext_client_with_at_most_an_alert(
+    authority: ThrowawayAuthority, plaintext: bytes
+) -> None:
+    pair = BackToBack(authority)
+    pair.server.data_received(plaintext)
+    output = bytes(pair.server.pull_output(65536))
+    assert pair.server.wants_close
+    assert output[:1] in (b"", b"\x15")  # nothing, or content type 21: alert (RFC 8446 5.1)
+
+
+# --- the checkers' client connection ------------------------------------------------------
+
+
+class BlockingTlsEchoPeer:
+    """A blocking SSLSocket echo peer on one end of a socket pair, in a thread."""
+
+    def __init__(self, authority: ThrowawayAuthority, sock: socket.socket, *, close_notify: bool) -> None:
+        self._context = server_tls_context(str(authority.cert_path), str(authority.key_path))
+        self._sock = sock
+        self._close_notify = close_notify
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            with self._context.wrap_socket(self._sock, server_side=True) as tls:
+                while data := tls.recv(65536):
+                    tls.sendall(data)
+                if self._close_notify:
+                    tls.unwrap().close()
+        except (ssl.SSLError, OSError):
+            self._sock.close()  # the client refused our certificate: nothing to serve
+
+
+def connected_pair(authority: ThrowawayAuthority, *, close_notify: bool = True) -> tuple[TlsClientConnection, BlockingTlsEchoPeer]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    peer = BlockingTlsEchoPeer(authority, theirs, close_notify=close_notify)
+    connection = tls_handshake(
+        ours, client_tls_context(str(authority.ca_path)), "127.0.0.1", timeout=5.0, address_text="peer"
+    )
+    return connection, peer
+
+
+def exchange(connection: TlsClientConnection, payload: bytes) -> tuple[bytes, int]:
+    """Send ``payload`` and SHUT_WR while reading, to EOF; returns (received, BlockingIOErrors)."""
+    import selectors
+
+    received, offset, blocked, shut = bytearray(), 0, 0, False
+    with selectors.DefaultSelector() as selector:
+        selector.register(connection, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        while True:
+            events = selector.select(5.0)
+            assert events, "stalled"
+            mask = events[0][1]
+            if mask & selectors.EVENT_WRITE and not shut:
+                if offset < len(payload):
+                    try:
+                        offset += connection.send(memoryview(payload)[offset:])
+                    except BlockingIOError:
+                        blocked += 1
+                else:
+                    connection.shutdown(socket.SHUT_WR)
+                    shut = True
+                    selector.modify(connection, selectors.EVENT_READ)
+            if mask & selectors.EVENT_READ:
+                try:
+                    data = connection.recv(262144)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    return bytes(received), blocked
+                received += data
+
+
+def test_client_connection_echoes_4_mib_through_a_selector_and_sees_close_notify(authority: ThrowawayAuthority) -> None:
+    connection, peer = connected_pair(authority)
+    try:
+        payload = bytes(range(256)) * 16384
+        received, _ = exchange(connection, payload)
+        assert received == payload
+        assert connection.close_notify_received and not connection.eof_without_close_notify
+    finally:
+        connection.close()
+        peer.thread.join(5)
+
+
+def test_client_connection_records_an_eof_without_close_notify(authority: ThrowawayAuthority) -> None:
+    connection, peer = connected_pair(authority, close_notify=False)
+    try:
+        received, _ = exchange(connection, b"truncate me?\n")
+        assert received == b"truncate me?\n"
+        assert connection.eof_without_close_notify and not connection.close_notify_received
+    finally:
+        connection.close()
+        peer.thread.join(5)
+
+
+def test_handshake_against_a_certificate_for_another_name_is_a_conformance_failure(
+    authority: ThrowawayAuthority, tmp_path: Path
+) -> None:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    peer = BlockingTlsEchoPeer(authority, theirs, close_notify=True)
+    with pytest.raises(ConformanceFailure) as failure:
+        tls_handshake(
+            ours, client_tls_context(str(authority.ca_path)), "echo.example.net", timeout=5.0, address_text="peer"
+        )
+    assert failure.value.actual.startswith("TLS handshake failed: certificate verify failed: ")
+    assert "echo.example.net" in failure.value.actual
+    peer.thread.join(5)
+
+
+def test_handshake_against_a_silent_server_times_out_within_the_deadline() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], Deadline(0.3), tls=client_tls_context(None, insecure=True))
+        with pytest.raises(ConformanceFailure, match="the TLS handshake did not complete"):
+            endpoint.connect()
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("close_notify", [True, False], ids=["close_notify-then-FIN", "FIN-only"])
+def test_tls_layer_tells_eof_only_after_the_data_its_paused_inner_protocol_held_back(
+    authority: ThrowawayAuthority, close_notify: bool
+) -> None:
+    pair = BackToBack(authority)
+    pair.handshake()
+    pair.pump()
+    payload = bytes(range(256)) * 12288  # 3 MiB: three times the echo's high-water mark
+    for start in range(0, len(payload), 16384):
+        pair.client.write(payload[start : start + 16384])
+    if close_notify:
+        with pytest.raises(ssl.SSLWantReadError):
+            pair.client.unwrap()
+    pair.server.data_received(pair.outgoing.read())  # all of it at once: the echo pauses
+    assert not pair.server.wants_input
+    pair.server.eof_received()
+    echoed = bytearray()
+    while not pair.server.wants_close:
+        output = pair.server.pull_output(65536)
+        assert output, "the layer stalled with input held back"
+        pair.incoming.write(bytes(output))
+        echoed += pair.read_all()
+    pair.incoming.write(bytes(pair.server.pull_output(65536)))
+    echoed += pair.read_all()
+    assert bytes(echoed) == payload

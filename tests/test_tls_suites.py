@@ -1,0 +1,55 @@
+"""Every stream suite passes over TLS on every reference runner (echo-tcp and time-tcp here).
+
+TLS is a protocol layer (harness/protocols/tls.py), so every runner serves TLS with no TLS code
+of its own, and the checkers speak TLS through ``Endpoint.connect``; this test holds that
+claim to account the way a user would: ``pytest suites/ --tls --service echo-tcp --service
+time-tcp -n 2 --results FILE`` in a subprocess (fixtures/suite_run.py), every reference
+runner launched with ``--tls`` and a certificate from the run's own throw-away authority.
+It asserts: exit status 0, no case FAILED or ERROR, every runner's target named ``+tls``,
+the TLS section (``echo-tcp/tls/*``) judged on every runner, and no datagram service selected.
+
+Two services, not four: echo-tcp exercises the most (large payloads, half-close, 200
+connections, the TLS section) and time-tcp a server that speaks first and closes; line-echo
+and daytime add little over TLS and would double the run. The wall time is printed; it is
+not asserted (DESIGN.md: no wall-clock assertions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, run_pytest_suites
+from harness.runners import runners_for
+from harness.services import get_service
+from harness.verdicts import Verdict
+
+pytestmark = pytest.mark.slow
+
+SERVICES = ("echo-tcp", "time-tcp")
+
+# Every runner, both services, one worker per core: measured at about 90 s on 2 cores.
+TLS_SUITE_TIMEOUT_S = 600.0
+
+
+def test_stream_suites_pass_over_tls_on_every_reference_runner(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    arguments = ["--tls", *(f"--service={service}" for service in SERVICES), "-n", "2", "--results", str(results), "-q"]
+    run = run_pytest_suites(arguments, results, suite_timeout=TLS_SUITE_TIMEOUT_S, what="every reference runner over TLS")
+    print(f"TLS suites of {', '.join(SERVICES)} on every runner: exit {run.exit_status}, {run.wall_time_s:.1f} s")
+
+    bad = [
+        f"{record['verdict']} {record['id']} @ {record['target']}: {record['actual'][:300]}"
+        for record in run.records
+        if record["verdict"] in (Verdict.FAILED.value, Verdict.ERROR.value)
+    ]
+    assert not bad, "cases that failed over TLS:\n" + "\n".join(bad)
+    assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED, run.output[-4000:]
+    for service in SERVICES:
+        expected_targets = {f"runner:{runner}+tls" for runner in runners_for(get_service(service).kind.value)}
+        seen_targets = {record["target"] for record in run.records if record["service"] == service}
+        assert seen_targets == expected_targets, f"{service}: targets {sorted(seen_targets)}"
+    tls_section = {record["target"] for record in run.records if record["id"].startswith("echo-tcp/tls/")}
+    assert tls_section == {f"runner:{runner}+tls" for runner in runners_for(get_service("echo-tcp").kind.value)}
+    assert {record["service"] for record in run.records} == set(SERVICES)
