@@ -385,19 +385,23 @@ EXPECTED_LEVELS = {
     "line-echo-tcp/line/2": "SHOULD",
     "line-echo-tcp/eof/1": "MUST",
     "line-echo-tcp/limit/1": "INFO",
+    **{f"echo-tcp/tls/{number}": "MUST" for number in (1, 2, 4, 5)},
+    "echo-tcp/tls/3": "SHOULD",
 }
 
 
 def test_suites_declare_exactly_the_agreed_cases_and_levels() -> None:
     declared = suite_cases()
     assert {case_id: spec.level.value for case_id, (spec, _) in declared.items()} == EXPECTED_LEVELS
-    for case_id in ("echo-tcp/concurrency/1", "echo-tcp/concurrency/2"):
+    for case_id in ("echo-tcp/concurrency/1", "echo-tcp/concurrency/2", "echo-tcp/tls/5"):
         spec = declared[case_id][0]
         assert spec.level_for("raw") is INFO and spec.level_for("single") is INFO
-        assert spec.level_for("threading") is SHOULD
+        assert spec.level_for("threading") is spec.level
+    assert all(declared[f"echo-tcp/tls/{number}"][0].tls_only for number in range(1, 6))
 
 
-QUOTE_SOURCE = re.compile(r'(RFC 862|SPEC\.md §[a-z0-9-]+): "')
+# A quoted source: RFC 862, RFC 8446 §6.1, RFC 8996, Abstract, SPEC.md §concurrency.
+QUOTE_SOURCE = re.compile(r'(RFC \d+(?: §[0-9.]+|, Abstract)?|SPEC\.md §[a-z0-9-]+): "')
 
 
 def quoted_sentences(requirement: str) -> list[str]:
@@ -406,9 +410,9 @@ def quoted_sentences(requirement: str) -> list[str]:
     sentences = []
     for index, mark in enumerate(marks):
         end = marks[index + 1].start() if index + 1 < len(marks) else len(requirement)
-        segment = requirement[mark.end() : end].rstrip()
-        assert segment.endswith('"'), f"unterminated quote in {requirement!r}"
-        sentences.append(segment[:-1])
+        segment = requirement[mark.end() : end]
+        assert '"' in segment, f"unterminated quote in {requirement!r}"
+        sentences.append(segment[: segment.rindex('"')])  # up to the closing quote ("... and" follows)
     return sentences
 
 

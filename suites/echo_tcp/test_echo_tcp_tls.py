@@ -34,8 +34,8 @@ def test_handshake_completes_with_tls_1_2_or_1_3(endpoint: Endpoint, record_obse
     needs_verified_certificate=True,
     requirement=(
         'RFC 8446 §4.4.2.2: "The certificate type MUST be X.509v3 [RFC5280], unless explicitly '
-        'negotiated otherwise (e.g., [RFC7250])." and "The "server_name" [RFC6066] and '
-        '"certificate_authorities" extensions are used to guide certificate selection."'
+        'negotiated otherwise (e.g., [RFC7250])." and RFC 8446 §4.4.2.2: "The "server_name" '
+        '[RFC6066] and "certificate_authorities" extensions are used to guide certificate selection."'
     ),
     expected="a certificate that chains to the trusted CA, is in date and is valid for the name asked",
 )
