@@ -161,6 +161,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not verify tls:// targets' certificates (cases that judge the certificate are deselected)",
     )
     group.addoption(
+        "--case",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this case (an ID, SERVICE/SECTION/N, or a prefix ending in '/', SERVICE/SECTION/); "
+        "repeatable; `wirecheck cases` lists the IDs",
+    )
+    group.addoption(
         "--case-timeout",
         type=float,
         default=DEFAULT_CASE_TIMEOUT_S,
@@ -305,14 +313,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # A case with no target this run (its service excluded by --service/--target/--tls, or a
     # TLS case with no TLS target: an empty parametrization) is deselected, not skipped:
     # "not asked for" is not an outcome.
+    # --case narrows the run to the named cases (an ID, or a prefix ending in "/").
+    wanted = config.getoption("case") or []
     keep, drop = [], []
     for item in items:
         spec, _ = _case_and_target(item)
         is_case = case_of(getattr(item, "function", None)) is not None
-        (drop if is_case and spec is None else keep).append(item)
+        named = spec is None or not wanted or any(_names_case(pattern, spec.case_id) for pattern in wanted)
+        (drop if is_case and (spec is None or not named) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _names_case(pattern: str, case_id: str) -> bool:
+    return case_id == pattern or (pattern.endswith("/") and case_id.startswith(pattern))
 
 
 # --- fixtures --------------------------------------------------------------------------

@@ -528,6 +528,7 @@ SERVICES: dict[str, Service] = {
             "suites/array_tcp/SPEC.md",
             "the chapter's large arrays: every frame (dtype, shape, length, bytes) returned unchanged",
             options=(LARGE_FRAMES,),
+            modules=("harness/protocols/arrays.py", "harness/checks/arrays.py", "harness/clients/arrays.py", "harness/bulk.py"),
         ),
     )
 }

@@ -5,7 +5,9 @@ one deliberately broken server in fixtures/ (the mutant zoo), and tests/ asserts
 
 For each mutant in ``fixtures.mutants.MUTANTS`` the suite is run exactly as a user runs it
 (``python -m pytest suites/ --target SERVICE=HOST:PORT --results FILE``, in a subprocess,
-with ``--case-timeout 10`` and a 300 s bound on the run; see fixtures/suite_run.py), and the
+with ``--case-timeout 10`` and a 300 s bound on the run; see fixtures/suite_run.py), narrowed
+with ``--case`` to the cases that name its defect (the whole suite for the hostile servers
+below; the control runs judge every case of the service), and the
 test asserts: exit status 1, every case the mutant is registered to fail is FAILED, nothing
 is ERROR (a mutant is a bad *target*; an ERROR would mean the
 harness broke on it), and once stopped the mutant has left no process behind. The silent,
@@ -85,7 +87,7 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path, authority: Throwaway
         mutant.command(authority),
         mutant.service,
         tmp_path / "results.json",
-        extra_arguments=[*mutant.suite_arguments, *extra],
+        extra_arguments=[*mutant.suite_arguments, *extra, *(f"--case={case_id}" for case_id in mutant.named_cases)],
         **suite_budgets(mutant.service),
     )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
