@@ -260,7 +260,14 @@ _ECHO_MODULES = (
     "harness/clients/echo.py",
     "harness/goals/echo.py",
 )
-_HTTP_APP_MODULES = ("harness/apps/rest.py", "harness/checks/rest_http.py")
+_REST_LOAD = "loadtests/rest_http.py"
+_XMLRPC_KV_LOAD = "loadtests/xmlrpc_kv.py"
+_HTTP_APP_MODULES = (
+    "harness/apps/rest.py",
+    "harness/checks/rest_http.py",
+    "harness/clients/rest.py",
+    _REST_LOAD,
+)
 _WSGI_PROBE_MODULES = ("harness/apps/wsgi_probe.py", "harness/checks/wsgi.py")
 _XMLRPC_MODULES = (
     "harness/apps/xmlrpc_service.py",
@@ -386,6 +393,13 @@ SERVICES: dict[str, Service] = {
             "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
             options=(CLOCK_TOLERANCE,),
             application_factory=lambda config: RestApplication(config.clock),
+            load_profile=LoadProfile(
+                _REST_LOAD,
+                "RestHelloUser",
+                "GET",  # FastHttpUser reports each request under its method
+                ("TimeoutError",),
+                requester="harness.clients.rest:hello_requester",
+            ),
             modules=_HTTP_APP_MODULES,
         ),
         Service(
