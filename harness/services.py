@@ -276,6 +276,7 @@ _XMLRPC_MODULES = (
     "harness/checks/xmlrpc_kv.py",
     "harness/checks/xmlrpc_hostile.py",
 )
+_XMLRPC_KV_MODULES = _XMLRPC_MODULES + (_XMLRPC_KV_LOAD,)
 _TIMEKEEPING_MODULES = (
     "harness/protocols/timekeeping.py",
     "harness/checks/timekeeping.py",
@@ -418,7 +419,14 @@ SERVICES: dict[str, Service] = {
             "suites/xmlrpc_kv/SPEC.md",
             "the chapter's KeyValueServer over XML-RPC: set, get, delete, exists, keys",
             application_factory=lambda config: xmlrpc_service.key_value_application(),
-            modules=_XMLRPC_MODULES,
+            load_profile=LoadProfile(
+                _XMLRPC_KV_LOAD,
+                "KeyValueUser",
+                "xmlrpc-call",
+                _STREAM_TIMEOUTS,
+                requester="harness.clients.xmlrpc:key_value_requester",
+            ),
+            modules=_XMLRPC_KV_MODULES,
         ),
         Service(
             "xmlrpc-validator1",

@@ -46,6 +46,7 @@ SMOKE_CASES = [
     ("loadtests/datagram_udp.py", "TimeUdpUser", "time-udp", "selectors"),
     ("loadtests/datagram_udp.py", "EchoUdpUser", "echo-udp", "asyncio"),
     ("loadtests/rest_http.py", "RestHelloUser", "rest-http", "asyncio"),
+    ("loadtests/xmlrpc_kv.py", "KeyValueUser", "xmlrpc-kv", "threading"),
 ]
 
 
@@ -247,7 +248,7 @@ def test_locust_directory_runs_every_user_against_its_own_server(tmp_path: Path)
             server.stop()
     rows = _stats_rows(tmp_path / "all")
     request_types = {request_type for request_type, _ in rows if request_type}
-    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo", "GET"} <= request_types, result.stderr[-2000:]
+    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo", "GET", "xmlrpc-call"} <= request_types, result.stderr[-2000:]
     for (request_type, _), row in rows.items():
         assert int(row["Failure Count"]) == 0, (request_type, result.stdout[-2000:])
     assert int(rows[("", "Aggregated")]["Request Count"]) > 0

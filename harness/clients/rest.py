@@ -15,10 +15,9 @@ from __future__ import annotations
 import html.parser
 import http.client
 import itertools
-import socket
 from urllib.parse import quote
 
-from harness.clients.requesters import RequestOptions, RoundTripError
+from harness.clients.requesters import KeepAliveHttpRequester, RequestOptions, RoundTripError
 
 HELLO_PATH = "/hello"
 
@@ -96,7 +95,7 @@ class HelloPageError(RoundTripError):
 _requester_numbers = itertools.count(1)
 
 
-class HelloRequester:
+class HelloRequester(KeepAliveHttpRequester):
     """One keep-alive HTTP/1.1 connection asking ``GET /hello?name=...`` and judging each page.
 
     Each request greets a fresh numbered name, so a page meant for another request (a server
@@ -107,19 +106,15 @@ class HelloRequester:
     """
 
     def __init__(self, address: tuple[str, int], options: RequestOptions) -> None:
-        host, port = address
-        self._connection = http.client.HTTPConnection(host, port, timeout=options.connect_timeout_s)
-        self._connection.connect()
-        self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._connection.sock.settimeout(options.reply_timeout_s)
+        super().__init__(address, options)
         self._prefix = f"wirecheck-{next(_requester_numbers)}-"
         self._sequence = itertools.count(1)
 
     def request(self) -> int:
         name = f"{self._prefix}{next(self._sequence)}"
         try:
-            self._connection.request("GET", hello_target(name))
-            response = self._connection.getresponse()
+            self.connection.request("GET", hello_target(name))
+            response = self.connection.getresponse()
             body = response.read()
         except http.client.HTTPException as error:
             raise HelloPageError(f"expected an HTTP/1.1 response / actual: {type(error).__name__}: {error}") from None
@@ -128,16 +123,6 @@ class HelloRequester:
             raise HelloPageError(problem)
         return len(body)
 
-    def interrupt(self) -> None:
-        sock = self._connection.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 def hello_requester(address: tuple[str, int], options: RequestOptions) -> HelloRequester:
