@@ -266,6 +266,7 @@ _HTTP_APP_MODULES = (
     "harness/apps/rest.py",
     "harness/checks/rest_http.py",
     "harness/clients/rest.py",
+    "harness/goals/rest_http.py",
     _REST_LOAD,
 )
 _WSGI_PROBE_MODULES = ("harness/apps/wsgi_probe.py", "harness/checks/wsgi.py")
@@ -400,6 +401,10 @@ SERVICES: dict[str, Service] = {
                 "GET",  # FastHttpUser reports each request under its method
                 ("TimeoutError",),
                 requester="harness.clients.rest:hello_requester",
+                goals="harness.goals.rest_http:evaluate_goals",
+                external_targets=("gunicorn-sync", "gunicorn-gthread", "waitress"),
+                external_application="harness.apps.rest:application",
+                wrk_target="/hello?name=wrk",
             ),
             modules=_HTTP_APP_MODULES,
         ),
@@ -425,6 +430,8 @@ SERVICES: dict[str, Service] = {
                 "xmlrpc-call",
                 _STREAM_TIMEOUTS,
                 requester="harness.clients.xmlrpc:key_value_requester",
+                external_targets=("twisted-xmlrpc",),
+                external_application="harness.apps.xmlrpc_service:KeyValueStore()",
             ),
             modules=_XMLRPC_KV_MODULES,
         ),
