@@ -344,7 +344,15 @@ _ECHO_MODULES = (
     "harness/clients/echo.py",
     "harness/goals/echo.py",
 )
-_HTTP_APP_MODULES = ("harness/apps/rest.py", "harness/checks/rest_http.py")
+_REST_LOAD = "loadtests/rest_http.py"
+_XMLRPC_KV_LOAD = "loadtests/xmlrpc_kv.py"
+_HTTP_APP_MODULES = (
+    "harness/apps/rest.py",
+    "harness/checks/rest_http.py",
+    "harness/clients/rest.py",
+    "harness/goals/rest_http.py",
+    _REST_LOAD,
+)
 _WSGI_PROBE_MODULES = ("harness/apps/wsgi_probe.py", "harness/checks/wsgi.py")
 _XMLRPC_MODULES = (
     "harness/apps/xmlrpc_service.py",
@@ -353,6 +361,7 @@ _XMLRPC_MODULES = (
     "harness/checks/xmlrpc_kv.py",
     "harness/checks/xmlrpc_hostile.py",
 )
+_XMLRPC_KV_MODULES = _XMLRPC_MODULES + (_XMLRPC_KV_LOAD,)
 _TIMEKEEPING_MODULES = (
     "harness/protocols/timekeeping.py",
     "harness/checks/timekeeping.py",
@@ -470,6 +479,17 @@ SERVICES: dict[str, Service] = {
             "the chapter's REST interface: /hello and /localtime over HTTP/1.1",
             options=(CLOCK_TOLERANCE,),
             application_factory=lambda config: RestApplication(config.clock),
+            load_profile=LoadProfile(
+                _REST_LOAD,
+                "RestHelloUser",
+                "GET",  # FastHttpUser reports each request under its method
+                ("TimeoutError",),
+                requester="harness.clients.rest:hello_requester",
+                goals="harness.goals.rest_http:evaluate_goals",
+                external_targets=("gunicorn-sync", "gunicorn-gthread", "waitress"),
+                external_application="harness.apps.rest:application",
+                wrk_target="/hello?name=wrk",
+            ),
             modules=_HTTP_APP_MODULES,
         ),
         Service(
@@ -488,7 +508,16 @@ SERVICES: dict[str, Service] = {
             "suites/xmlrpc_kv/SPEC.md",
             "the chapter's KeyValueServer over XML-RPC: set, get, delete, exists, keys",
             application_factory=lambda config: xmlrpc_service.key_value_application(),
-            modules=_XMLRPC_MODULES,
+            load_profile=LoadProfile(
+                _XMLRPC_KV_LOAD,
+                "KeyValueUser",
+                "xmlrpc-call",
+                _STREAM_TIMEOUTS,
+                requester="harness.clients.xmlrpc:key_value_requester",
+                external_targets=("twisted-xmlrpc",),
+                external_application="harness.apps.xmlrpc_service:KeyValueStore()",
+            ),
+            modules=_XMLRPC_KV_MODULES,
         ),
         Service(
             "xmlrpc-validator1",

@@ -45,6 +45,8 @@ SMOKE_CASES = [
     ("loadtests/echo_tcp.py", "LineEchoTcpUser", "line-echo-tcp", "threading"),
     ("loadtests/datagram_udp.py", "TimeUdpUser", "time-udp", "selectors"),
     ("loadtests/datagram_udp.py", "EchoUdpUser", "echo-udp", "asyncio"),
+    ("loadtests/rest_http.py", "RestHelloUser", "rest-http", "asyncio"),
+    ("loadtests/xmlrpc_kv.py", "KeyValueUser", "xmlrpc-kv", "threading"),
 ]
 
 
@@ -199,10 +201,11 @@ def _locust_environment() -> dict[str, str]:
 
 
 def _run_locust(
-    arguments: list[str], csv_prefix: Path, environment: dict[str, str], *, request_timeout_s: float = 2.0
+    arguments: list[str], csv_prefix: Path, environment: dict[str, str], *, request_timeout_s: float = 2.0,
+    users: int = 4,
 ) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "locust", *arguments, "--headless", "-u", "4", "-r", "4",
+        sys.executable, "-m", "locust", *arguments, "--headless", "-u", str(users), "-r", str(users),
         "-t", f"{SMOKE_RUN_S}s", "--only-summary", "--csv", str(csv_prefix),
         "--request-timeout", f"{request_timeout_s:g}",
     ]
@@ -238,13 +241,14 @@ def test_locust_directory_runs_every_user_against_its_own_server(tmp_path: Path)
     try:
         for (_, _, service, _), server in zip(SMOKE_CASES, servers):
             environment[target_variable(service)] = f"{server.host}:{server.port}"
-        result = _run_locust(["-f", "loadtests/"], tmp_path / "all", environment)
+        # At least one user per class, or locust leaves a class without any.
+        result = _run_locust(["-f", "loadtests/"], tmp_path / "all", environment, users=len(SMOKE_CASES))
     finally:
         for server in servers:
             server.stop()
     rows = _stats_rows(tmp_path / "all")
     request_types = {request_type for request_type, _ in rows if request_type}
-    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo"} <= request_types, result.stderr[-2000:]
+    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo", "GET", "xmlrpc-call"} <= request_types, result.stderr[-2000:]
     for (request_type, _), row in rows.items():
         assert int(row["Failure Count"]) == 0, (request_type, result.stdout[-2000:])
     assert int(rows[("", "Aggregated")]["Request Count"]) > 0

@@ -200,3 +200,21 @@ def test_daytime_allows_printing_ascii_space_cr_lf_only() -> None:
     for bad in (b"caf\xc3\xa9", b"tab\there", b"nul\x00"):
         with pytest.raises(MalformedReplyError):
             decode_daytime(bad)
+
+
+def test_output_queue_joins_small_chunks_and_leaves_large_ones_whole() -> None:
+    """An HTTP head and a small body leave in one send (no Nagle/delayed-ACK stall between them)."""
+    from harness.protocols.base import COALESCE_LIMIT, OutputQueue
+
+    queue = OutputQueue()
+    for chunk in (b"HTTP/1.1 200 OK\r\n\r\n", b"<h1>Hello</h1>", b"!"):
+        queue.append(chunk)
+    assert queue.pull(65536) == b"HTTP/1.1 200 OK\r\n\r\n<h1>Hello</h1>!" and not queue
+    large = bytes(COALESCE_LIMIT)
+    queue.append(b"head")
+    queue.append(large)
+    assert queue.pull(65536) == b"head"  # a large chunk is not copied to join a small one
+    assert queue.pull(65536) is large
+    queue.append(b"abc")
+    queue.append(b"def")
+    assert queue.pull(4) == b"abc" and queue.pull(4) == b"def"  # never more than max_bytes

@@ -9,7 +9,6 @@ server's reply, so it is untrusted input).
 
 from __future__ import annotations
 
-import html.parser
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -17,6 +16,7 @@ from urllib.parse import quote
 import defusedxml.ElementTree
 
 from harness.checks.endpoint import Endpoint
+from harness.clients.rest import parse_hello_page
 from harness.checks.http import HttpConnection, HttpResponse, chunked, exchange, request
 from harness.verdicts import ConformanceFailure, preview
 
@@ -30,36 +30,6 @@ MALFORMED_REQUEST = b"GET /hello?name=x HTTP/1.1 EXTRA WORDS\r\nHost: wirecheck.
 OVERSIZED_HEADER_BYTES = 256 * 1024
 
 
-class _PageParser(html.parser.HTMLParser):
-    """Collects the text of <title> and <h1>, and whether <body> and <h1> children appear."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title = ""
-        self.h1 = ""
-        self.has_body = False
-        self.elements_in_h1: list[str] = []
-        self._open: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if "h1" in self._open:
-            self.elements_in_h1.append(tag)
-        if tag == "body":
-            self.has_body = True
-        self._open.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._open:
-            while self._open and self._open.pop() != tag:
-                pass
-
-    def handle_data(self, data: str) -> None:
-        if "title" in self._open:
-            self.title += data
-        if "h1" in self._open:
-            self.h1 += data
-
-
 def _require_status(response: HttpResponse, status: int, expected: str) -> None:
     if response.status != status:
         raise ConformanceFailure(expected, f"{response.summary()}: {preview(response.body)}")
@@ -70,9 +40,7 @@ def judge_hello_page(response: HttpResponse, name: str, expected: str) -> None:
     _require_status(response, 200, expected)
     if response.content_type != "text/html":
         raise ConformanceFailure(expected, f"Content-Type {response.header('content-type')!r} ({response.summary()})")
-    page = _PageParser()
-    page.feed(response.text())
-    page.close()
+    page = parse_hello_page(response.text())
     greeting = f"Hello {name}"
     problems = []
     if " ".join(page.title.split()) != greeting:

@@ -117,3 +117,37 @@ def interrupt_socket(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+class KeepAliveHttpRequester:
+    """Base of the HTTP services' requesters: one keep-alive HTTP/1.1 connection (http.client).
+
+    Subclasses implement :meth:`request` over ``self.connection``.
+
+    Raises:
+        OSError: from the constructor, when the connect fails.
+
+    Resource handling: the connection is opened here and released by :meth:`close`;
+    :meth:`interrupt` shuts its socket down, so a read blocked in another greenlet or thread
+    returns at once (and the request raises).
+    """
+
+    def __init__(self, address: tuple[str, int], options: RequestOptions) -> None:
+        import http.client
+
+        host, port = address
+        self.connection = http.client.HTTPConnection(host, port, timeout=options.connect_timeout_s)
+        self.connection.connect()
+        self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connection.sock.settimeout(options.reply_timeout_s)
+
+    def interrupt(self) -> None:
+        sock = self.connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.connection.close()

@@ -23,7 +23,10 @@ from harness.compare.records import (
     Settings,
 )
 from harness.compare.report import markdown_table
+from harness.compare.external import resolve_external_targets
 from harness.compare.run import run_compare
+from harness.compare.wrk import DEFAULT_WRK_CONNECTIONS, wrk_available
+from harness.loadgen.profile import LoadProfile
 from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
 from harness.runners import runners_for
 from harness.services import SERVICES
@@ -107,6 +110,13 @@ def add_compare_command(commands: Any) -> None:
     parser.add_argument("--server-cpu", default=None, metavar="FRACTION",
                         help="hold every runner's server to this share of a core (a cgroup CFS quota; needs the "
                         "cgroup cpu controller), so that every point is server-bound")
+    parser.add_argument("--external", action="append", default=None, metavar="NAME[=COMMAND]",
+                        help="a third-party server to measure beside the runners (repeatable): a fixtures/thirdparty/ "
+                        "recipe or built-in host of that name, or any COMMAND that prints READY tcp HOST:PORT; "
+                        "default: the service's own list; 'none' for no external server")
+    parser.add_argument("--wrk-connections", type=int, default=None, metavar="N",
+                        help=f"wrk as a second generator at N connections against every target (default "
+                        f"{DEFAULT_WRK_CONNECTIONS} for an HTTP service when wrk is installed; 0: no wrk)")
     parser.set_defaults(handler=compare_command)
 
 
@@ -119,11 +129,15 @@ def settings_from_arguments(args: argparse.Namespace) -> Settings:
     """
     if args.service not in loadable_services():
         raise UsageError(f"compare knows services {', '.join(loadable_services())}, not {args.service!r}")
-    available = runners_for(SERVICES[args.service].kind.value)
+    available = runners_for(*SERVICES[args.service].kind.carried_by)
     runners = [name.strip() for name in args.runners.split(",") if name.strip()] or available
     unknown = [name for name in runners if name not in available]
     if unknown:
         raise UsageError(f"runner(s) {', '.join(unknown)} do not carry {args.service}; runners that do: {' '.join(available)}")
+    profile = SERVICES[args.service].load_profile
+    assert profile is not None
+    external = resolve_external_targets(args.external or [], profile, runners)
+    runners = runners + list(external)
     quick = args.quick
     settings = Settings(
         service=args.service,
@@ -140,12 +154,40 @@ def settings_from_arguments(args: argparse.Namespace) -> Settings:
         open_loop_rate=args.open_loop_rate or None,
         pinned=(os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"),
         server_cpu=None if args.server_cpu is None else parse_server_cpu(args.server_cpu),
+        external_targets=external,
+        wrk_connections=wrk_connections_from_arguments(args.wrk_connections, profile),
+        wrk_target=profile.wrk_target,
     )
     if settings.duration_s <= 0 or settings.warmup_s < 0 or not 1 <= settings.repeat <= 50:
         raise UsageError("--duration must be > 0, --warmup >= 0, --repeat in 1..50")
     if settings.server_cpu is not None:
         settings.server_cpu_cap = describe_server_cpu_budget(settings.server_cpu)
     return settings
+
+
+def wrk_connections_from_arguments(given: int | None, profile: LoadProfile) -> int:
+    """wrk's connections: as given, else the default for an HTTP service when wrk is installed.
+
+    Raises:
+        UsageError: wrk asked for a service it cannot load, or not installed, or a bad count.
+    """
+    if given is None:
+        if profile.wrk_target is None:
+            return 0
+        if not wrk_available():
+            print("wirecheck compare: wrk is not installed (Debian package wrk): measuring with locust alone",
+                  file=sys.stderr)
+            return 0
+        return DEFAULT_WRK_CONNECTIONS
+    if given == 0:
+        return 0
+    if not 1 <= given <= 10_000:
+        raise UsageError("--wrk-connections must be in 0..10000")
+    if profile.wrk_target is None:
+        raise UsageError("--wrk-connections: this service's requests are not all alike, so wrk cannot load it")
+    if not wrk_available():
+        raise UsageError("--wrk-connections: wrk is not installed (Debian package wrk)")
+    return given
 
 
 def describe_server_cpu_budget(fraction: float) -> str:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.compare.records import ConnectionCounts, Latency, LocustSample, Settings, ThreadedSample
-from harness.launch import LaunchError, RunningServer, launch_server
+from harness.launch import LaunchError, RunningServer, launch_command, launch_server
 from harness.loadgen import procstat
 from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
 from harness.loadgen.profile import LoadProfile
@@ -87,7 +87,8 @@ def pin_self(cpus: set[int], pinned: bool) -> None:
 
 
 def launch_pinned_server(service: str, runner: str, settings: Settings) -> RunningServer:
-    """Start ``service`` on ``runner`` with every thread and child on the server core.
+    """Start ``service`` on ``runner`` (or the external target of that name) with every thread
+    and child on the server core.
 
     Raises:
         LaunchError: the server did not come up.
@@ -95,9 +96,13 @@ def launch_pinned_server(service: str, runner: str, settings: Settings) -> Runni
 
     Resource handling: the caller owns the returned server and must stop it.
     """
+    external = settings.external_targets.get(runner)
     pin_self(SERVER_CPUS, settings.pinned)
     try:
-        server = launch_server(service, runner)
+        if external is not None:  # a third-party server: its command prints the READY line
+            server = launch_command(external, env=generator_environment(), cwd=str(REPO_ROOT))
+        else:
+            server = launch_server(service, runner)
     finally:
         pin_self(GENERATOR_CPUS, settings.pinned)
     if settings.pinned:

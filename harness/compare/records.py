@@ -251,6 +251,44 @@ class ServerBoundReference(JsonRecord):
 
 
 @dataclass
+class WrkSample(JsonRecord):
+    """One wrk run against one server (harness/compare/wrk.py): its figures and how it ran."""
+
+    error: str | None = optional_error()
+    command: list[str] | None = field(default=None, metadata={OMIT_IF_NONE: True})
+    connections: int = 0
+    window_s: float = 0.0
+    requests: int = 0
+    rps: float = 0.0
+    # Socket errors (connect, read, write, timeout) and non-2xx/3xx answers, as wrk counts them.
+    errors: int = 0
+    latency_us: Latency = field(default_factory=Latency)
+    server_cpu_cores: float | None = None
+    load_average_1min: float | None = None
+
+
+@dataclass
+class WrkResult(JsonRecord):
+    """wrk's repetitions against one runner or external server: the median and the spread."""
+
+    error: str | None = optional_error()
+    runner: str = ""
+    connections: int = 0
+    repeats: int = 0
+    rps: float | None = None
+    rps_min: float | None = None
+    rps_max: float | None = None
+    latency_us: Latency = field(default_factory=Latency)
+    errors: int = 0
+    server_cpu_cores: float | None = None
+    samples: list[WrkSample] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        return self.error is None and self.rps is not None
+
+
+@dataclass
 class Goal(JsonRecord):
     """One of a service's goals, judged on a finished comparison.
 
@@ -304,6 +342,12 @@ class Settings(JsonRecord):
     # --server-cpu: every runner's server held to this share of a core (None: not capped).
     server_cpu: float | None = None
     server_cpu_cap: str | None = None
+    # Third-party servers measured beside the runners: name -> the command that starts one
+    # (prints READY tcp HOST:PORT). Their names are in ``runners`` too, in sweep order.
+    external_targets: dict[str, list[str]] = field(default_factory=dict)
+    # wrk, the second generator: connections per run (0: not used) and the request target.
+    wrk_connections: int = 0
+    wrk_target: str | None = None
     out_dir: Path = field(default=Path("compare-results"), metadata={NOT_IN_JSON: True})
     html_dir: Path = field(default=Path("compare-results/points"), metadata={NOT_IN_JSON: True})
 
@@ -337,6 +381,8 @@ class Comparison(JsonRecord):
     leftover_processes: list[int] = field(default_factory=list)
     wall_s: float = 0.0
     goals: list[Goal] = field(default_factory=list)
+    # wrk against every runner and external server, by name (empty when wrk was not used).
+    wrk: dict[str, WrkResult] = field(default_factory=dict)
 
     def point(self, runner: str, users: int) -> Point | None:
         """The measured point of ``runner`` at ``users``, if the sweep has one."""

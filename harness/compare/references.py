@@ -47,10 +47,10 @@ def reference_steps(settings: Settings) -> int:
 
 
 def measure_generator_ceiling(
-    profile: LoadProfile, kind: str, settings: Settings, progress: Progress, leftovers: list[int]
+    profile: LoadProfile, kinds: tuple[str, ...], settings: Settings, progress: Progress, leftovers: list[int]
 ) -> Point:
-    """Locust against the fastest runner that carries services of ``kind``, uncapped."""
-    runner = next((name for name in CEILING_RUNNERS if kind in RUNNERS[name].kinds), settings.runners[0])
+    """Locust against the fastest runner that carries services of ``kinds``, uncapped."""
+    runner = next((name for name in CEILING_RUNNERS if RUNNERS[name].kinds.intersection(kinds)), settings.runners[0])
     try:
         with server_under_test(settings.service, runner, settings, leftovers) as target:
             sample = measure_locust(profile, target, CEILING_USERS, settings, f"ceiling-{runner}-u{CEILING_USERS}")
@@ -69,12 +69,12 @@ def measure_generator_ceiling(
 
 
 def measure_server_bound_reference(
-    profile: LoadProfile, kind: str, settings: Settings, progress: Progress, leftovers: list[int]
+    profile: LoadProfile, kinds: tuple[str, ...], settings: Settings, progress: Progress, leftovers: list[int]
 ) -> ServerBoundReference:
     """Locust and the threaded client against one CPU-capped server, alternating repetitions."""
     users = settings.threaded_client_users
     reference = ServerBoundReference(runner=SERVER_BOUND_RUNNER, users=users, cpu_cap=SERVER_BOUND_CPU_CAP)
-    peers = [peer for peer in SERVER_BOUND_PEERS if kind in RUNNERS[peer].kinds]
+    peers = [peer for peer in SERVER_BOUND_PEERS if RUNNERS[peer].kinds.intersection(kinds)]
     runs = [(SERVER_BOUND_RUNNER, LOCUST), (SERVER_BOUND_RUNNER, THREADED)] + [(peer, LOCUST) for peer in peers]
     samples: dict[tuple[str, str], list[LocustSample | ThreadedSample]] = {run: [] for run in runs}
     for repetition in range(1, settings.repeat + 1):

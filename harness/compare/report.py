@@ -11,6 +11,7 @@ the samples and one of them is kept as ``commands_example``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from harness.compare.aggregation import GENERATOR_BOUND_CEILING_FRACTION, GENERATOR_BOUND_CPU_CORES
@@ -156,6 +157,57 @@ def _reference_lines(comparison: Comparison) -> list[str]:
     ]
 
 
+# Where locust got less than this share of wrk's rate at the same concurrency, locust, not the
+# server, set locust's figure (wrk costs several times less CPU per request).
+LOCUST_LIMITED_BELOW = 0.8
+
+
+def _wrk_lines(comparison: Comparison) -> list[str]:
+    if not comparison.wrk:
+        return []
+    settings = comparison.settings
+    connections = settings.wrk_connections
+    lines = [
+        "",
+        f"wrk, the second generator (C, one thread on the generator core, {connections} keep-alive connections, "
+        f"`GET {settings.wrk_target}`, same warm-up, window and repetitions; it counts socket errors and "
+        "non-2xx/3xx statuses, and leaves the pages' contents to locust). `locust/wrk` compares locust at "
+        f"{connections} users with wrk at {connections} connections on the same target: below "
+        f"{LOCUST_LIMITED_BELOW:g}, **locust was the limit** there, not the server.",
+        "",
+        "| target | kind | wrk req/s | p50 | p90 | p99 | p99.9 | errors | server CPU | locust req/s | locust/wrk | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, result in comparison.wrk.items():
+        kind = "external" if name in settings.external_targets else "runner"
+        if not result.measured:
+            lines.append(f"| {name} | {kind} | error | | | | | | | | | {(result.error or '')[:80]} |")
+            continue
+        assert result.rps is not None
+        latency = result.latency_us
+        spread = f" ({result.rps_min:,.0f}-{result.rps_max:,.0f})" if result.repeats > 1 else ""
+        point = comparison.point(name, connections)
+        share = point.rps / result.rps if point is not None and point.rps and result.rps else None
+        note = "locust the limit" if share is not None and share < LOCUST_LIMITED_BELOW else ""
+        lines.append(
+            f"| {name} | {kind} | {result.rps:,.0f}{spread} | {microseconds(latency.p50)} | {microseconds(latency.p90)} | "
+            f"{microseconds(latency.p99)} | {microseconds(latency.p99_9)} | {result.errors} | "
+            f"{percent(result.server_cpu_cores)} | {'-' if point is None or point.rps is None else f'{point.rps:,.0f}'} | "
+            f"{'-' if share is None else f'{share:.2f}'} | {note} |"
+        )
+    return lines
+
+
+def _external_lines(comparison: Comparison) -> list[str]:
+    external = comparison.settings.external_targets
+    if not external:
+        return []
+    return ["", "External servers (third-party, hosting the same application, pinned to the server core like the runners):", ""] + [
+        f"- {name}: `{' '.join(['python', *command[1:]] if command[0] == sys.executable else command)}`"
+        for name, command in external.items()
+    ]
+
+
 def _goal_lines(comparison: Comparison) -> list[str]:
     if not comparison.goals:
         return []
@@ -182,6 +234,8 @@ def markdown_table(comparison: Comparison) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [_point_row(point) for point in comparison.points]
+    lines += _external_lines(comparison)
+    lines += _wrk_lines(comparison)
     lines += _threaded_lines(comparison)
     lines += _reference_lines(comparison)
     lines += _goal_lines(comparison)

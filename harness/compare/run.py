@@ -61,7 +61,7 @@ def run_compare(settings: Settings, write: Callable[[str], None] = print) -> Com
     profile = service.load_profile
     if profile is None:
         raise CompareError(f"service {service.name} has no load profile")
-    kind = service.kind.value
+    kinds = service.kind.carried_by
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     settings.html_dir.mkdir(parents=True, exist_ok=True)
     settings.open_files_limit = raise_open_file_limit()[0]
@@ -78,9 +78,9 @@ def run_compare(settings: Settings, write: Callable[[str], None] = print) -> Com
         + (f"; every server held to {settings.server_cpu_cap}" if settings.server_cpu is not None else "")
     )
     leftovers: list[int] = []
-    ceiling = measure_generator_ceiling(profile, kind, settings, progress, leftovers)
-    points, threaded = run_sweep(profile, settings, ceiling.rps, progress, write, leftovers)
-    reference = measure_server_bound_reference(profile, kind, settings, progress, leftovers)
+    ceiling = measure_generator_ceiling(profile, kinds, settings, progress, leftovers)
+    points, threaded, wrk = run_sweep(profile, settings, ceiling.rps, progress, write, leftovers)
+    reference = measure_server_bound_reference(profile, kinds, settings, progress, leftovers)
     comparison = Comparison(
         service=settings.service,
         settings=settings,
@@ -93,6 +93,7 @@ def run_compare(settings: Settings, write: Callable[[str], None] = print) -> Com
         points=points,
         leftover_processes=leftovers,
         wall_s=progress.elapsed_s,
+        wrk=wrk,
     )
     comparison.goals = evaluate_service_goals(profile, comparison)
     write_documents(comparison, settings.out_dir)

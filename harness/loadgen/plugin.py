@@ -177,6 +177,11 @@ def refuse_non_loopback(host: str | None, *, transport: str | None = None) -> No
 
 
 def _on_init(environment: Environment, **_: Any) -> None:
+    # gevent's loop caches "now" and refreshes it once per loop iteration; the hub is made
+    # when locust monkey-patches at import, and importing the locustfiles on a loaded machine
+    # can take seconds before the loop first runs. locust's -t is a spawn_later on that stale
+    # clock, so it fired that many seconds early (a 2 s run that ran 0.1 s). Refresh it here.
+    gevent.get_hub().loop.update_now()
     options = options_of(environment)
     RECORDER.stall_threshold_s = max(0.0, float(options.stall_ms)) / 1000.0
     _state.update(environment=environment, window_scheduled=False, report_written=False)

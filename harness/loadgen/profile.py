@@ -26,6 +26,13 @@ class LoadProfile:
         requester: ``module:callable``, the service's requester factory
             (harness/clients/requesters.py): the plain threaded client drives it, and so do
             the locust users; None when the yardstick does not speak the protocol.
+        external_targets: third-party servers ``wirecheck compare`` measures beside the
+            runners by default, by name: a fixtures/thirdparty/ recipe of that name, else a
+            host of harness/loadgen/external_hosts.py serving ``external_application``.
+        external_application: what those hosts serve (``module:attribute``, or
+            ``module:factory()``).
+        wrk_target: the request target wrk (the second generator) sends, for an HTTP service
+            whose requests are all alike; None when wrk cannot load it.
         goals: ``module:callable`` judging a finished comparison (a
             ``harness.compare.records.Comparison``) against the service's own goals and
             returning a list of ``harness.compare.records.Goal``; None when it has none.
@@ -37,6 +44,9 @@ class LoadProfile:
     timeout_kinds: tuple[str, ...]
     requester: str | None = None
     goals: str | None = None
+    external_targets: tuple[str, ...] = ()
+    external_application: str | None = None
+    wrk_target: str | None = None
 
 
 def resolve(dotted: str) -> Any:

@@ -177,11 +177,17 @@ class DatagramProtocol(Protocol):
         ...
 
 
+# Chunks are joined only while their total stays this small: the copy costs less than the
+# extra send, and a large chunk (a 64 KiB recv result) is still sent without a copy.
+COALESCE_LIMIT = 16 * 1024
+
+
 class OutputQueue:
     """A FIFO of output chunks with a byte count: the usual body of ``pull_output``.
 
-    Chunks are kept as given (no concatenation, so a 64 KiB ``recv`` result is sent without a
-    copy) and handed out whole when they fit ``max_bytes``, as memoryview slices when not.
+    Large chunks are kept as given (no concatenation, so a 64 KiB ``recv`` result is sent
+    without a copy) and handed out whole when they fit ``max_bytes``, as memoryview slices when
+    not; small ones in a row are joined (see :meth:`pull`).
     """
 
     def __init__(self) -> None:
@@ -197,10 +203,24 @@ class OutputQueue:
             self.pending_bytes += len(chunk)
 
     def pull(self, max_bytes: int) -> Chunk:
-        """The next piece, at most ``max_bytes`` long; ``b""`` when empty."""
+        """The next piece, at most ``max_bytes`` long; ``b""`` when empty.
+
+        Small chunks in a row are joined (up to :data:`COALESCE_LIMIT` bytes and ``max_bytes``),
+        so that an HTTP response's head and body leave in one send: a second small write on a
+        socket with Nagle's algorithm on waits for the peer's delayed ACK, about 40 ms on Linux,
+        which held every blocking runner to ~20 responses per second per connection.
+        """
         if not self._chunks:
             return b""
         chunk = self._chunks[0]
+        if len(self._chunks) > 1 and len(chunk) + len(self._chunks[1]) <= min(max_bytes, COALESCE_LIMIT):
+            parts = [self._chunks.popleft()]
+            size = len(parts[0])
+            while self._chunks and size + len(self._chunks[0]) <= min(max_bytes, COALESCE_LIMIT):
+                size += len(self._chunks[0])
+                parts.append(self._chunks.popleft())
+            self.pending_bytes -= size
+            return b"".join(parts)
         if len(chunk) <= max_bytes:
             self._chunks.popleft()
         else:

@@ -305,6 +305,13 @@ class ConnectionHandler(EventHandler):
 
     def __init__(self, conn: socket.socket, protocol: StreamProtocol, loop: EventLoop) -> None:
         conn.setblocking(False)
+        # Output produced later (an application in the worker pool) can leave in two small
+        # sends; with Nagle on, the second waits for the peer's delayed ACK (~40 ms). asyncio
+        # sets TCP_NODELAY on its transports for the same reason.
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # not a TCP socket (a test's socketpair)
+            pass
         self._conn = conn
         self._fd = conn.fileno()
         self._connection = StreamConnection(protocol)
