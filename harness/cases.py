@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
-from harness.runners import RUNNERS, one_client_at_a_time_runners, runners_for
+from harness.runners import RUNNERS, STREAM, one_client_at_a_time_runners, runners_for
 from harness.services import SERVICES, ServiceKind
 from harness.verdicts import Level
 
@@ -301,7 +301,7 @@ def parse_target_option(text: str) -> Target:
             f"--target {text!r}: {host} is not a loopback address; wirecheck only targets "
             "127.0.0.0/8, ::1 and localhost"
         )
-    if tls and SERVICES[name].kind is not ServiceKind.BYTE_STREAM:
+    if tls and STREAM not in SERVICES[name].kind.carried_by:
         raise TargetOptionError(f"--target {text!r}: TLS carries byte streams; {name} is a datagram service")
     return Target(name, host=host, port=port, tls=tls)
 
@@ -347,11 +347,14 @@ def select_targets(
                 selected.setdefault(target.service, []).append(target)
         return selected
     for name, service in SERVICES.items():
-        if name not in wanted or (tls and service.kind is not ServiceKind.BYTE_STREAM):
+        # TLS is a layer over byte streams: under --tls a service is served by stream runners
+        # only (a WSGI application through the HTTP gateway; not by the stdlib servers).
+        kinds = (STREAM,) if tls else service.kind.carried_by
+        if name not in wanted or (tls and STREAM not in service.kind.carried_by):
             continue
         carried = [
             runner
-            for runner in runners_for(*service.kind.carried_by)
+            for runner in runners_for(*kinds)
             if (runner in runners if runners else RUNNERS[runner].reference)
         ]
         if carried:

@@ -187,7 +187,9 @@ class HttpConnection:
                 self._pending.clear()
                 consumed_from += chunk
                 received += len(chunk)
-                parser.receive_data(chunk if more else b"")
+                if more and not chunk:
+                    continue  # readable, but nothing for us yet (a TLS record with no data)
+                parser.receive_data(chunk if more else b"")  # h11 reads b"" as EOF
                 continue
             if isinstance(event, h11.InformationalResponse):
                 continue  # 100 Continue and the like precede the final response
