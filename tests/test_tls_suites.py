@@ -1,4 +1,4 @@
-"""Every stream suite passes over TLS on every reference runner (echo-tcp and time-tcp here).
+"""Every stream suite passes over TLS on every reference runner (echo-tcp, time-tcp, rest-http).
 
 TLS is a protocol layer (harness/protocols/tls.py), so every runner serves TLS with no TLS code
 of its own, and the checkers speak TLS through ``Endpoint.connect``; this test holds that
@@ -8,9 +8,9 @@ runner launched with ``--tls`` and a certificate from the run's own throw-away a
 It asserts: exit status 0, no case FAILED or ERROR, every runner's target named ``+tls``,
 the TLS section (``echo-tcp/tls/*``) judged on every runner, and no datagram service selected.
 
-Two services, not four: echo-tcp exercises the most (large payloads, half-close, 200
-connections, the TLS section) and time-tcp a server that speaks first and closes; line-echo
-and daytime add little over TLS and would double the run. The wall time is printed; it is
+Three services: echo-tcp exercises the most (large payloads, half-close, 200 connections,
+the TLS section), time-tcp a server that speaks first and closes, rest-http a WSGI
+application through the HTTP gateway; line-echo and daytime add little over TLS. The wall time is printed; it is
 not asserted (DESIGN.md: no wall-clock assertions).
 """
 
@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 
 from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, run_pytest_suites
-from harness.runners import runners_for
-from harness.services import get_service
+from harness.runners import RUNNERS, STREAM, runners_for
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("echo-tcp", "time-tcp")
+# rest-http too: a WSGI application over TLS rides the HTTP gateway on every stream runner.
+SERVICES = ("echo-tcp", "time-tcp", "rest-http")
 
 # Every runner, both services, one worker per core: measured at about 90 s on 2 cores.
 TLS_SUITE_TIMEOUT_S = 600.0
@@ -47,9 +47,9 @@ def test_stream_suites_pass_over_tls_on_every_reference_runner(tmp_path: Path) -
     assert not bad, "cases that failed over TLS:\n" + "\n".join(bad)
     assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED, run.output[-4000:]
     for service in SERVICES:
-        expected_targets = {f"runner:{runner}+tls" for runner in runners_for(get_service(service).kind.value)}
+        expected_targets = {f"runner:{runner}+tls" for runner in runners_for(STREAM) if RUNNERS[runner].reference}
         seen_targets = {record["target"] for record in run.records if record["service"] == service}
         assert seen_targets == expected_targets, f"{service}: targets {sorted(seen_targets)}"
     tls_section = {record["target"] for record in run.records if record["id"].startswith("echo-tcp/tls/")}
-    assert tls_section == {f"runner:{runner}+tls" for runner in runners_for(get_service("echo-tcp").kind.value)}
+    assert tls_section == {f"runner:{runner}+tls" for runner in runners_for(STREAM) if RUNNERS[runner].reference}
     assert {record["service"] for record in run.records} == set(SERVICES)
