@@ -25,8 +25,10 @@ def test_a_failed_launch_does_not_print_the_secret() -> None:
         launch_server(
             "mpconn-echo", "no-such-runner", options={"authkey": SECRET}, secret_options=["authkey"], ready_timeout=30
         )
+    # The secret travels in the server's environment, never on its command line, so the
+    # command a failure message shows cannot carry it.
     assert SECRET not in str(failure.value)
-    assert HIDDEN_VALUE in str(failure.value)
+    assert SECRET not in " ".join(failure.value.args)
 
 
 @pytest.mark.parametrize("service", ["mpconn-echo", "auth-echo-tcp"])

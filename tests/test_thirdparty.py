@@ -82,6 +82,7 @@ BASIC_CASE_ID_BY_SERVICE = {
     "time-tcp": "time-tcp/868/1",  # 4 bytes sent on connect
     "time-udp": "time-udp/868/1",  # a datagram answered with 4 bytes
     "rest-http": "rest-http/spec/1",  # GET /hello?name=Ada greeted
+    "array-tcp": "array-tcp/frame/1",  # one 512 kB frame returned: any echo server is an array server
 }
 
 FAILED = Verdict.FAILED.value
@@ -117,7 +118,6 @@ REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
         "rest-http/9112/7": NON_STRICT,  # HTTP/1.0 responses, one per connection
         "rest-http/spec/8": INFORMATIONAL,  # one client at a time: observed, not judged
     },
-    "array-tcp": "array-tcp/frame/1",  # one 512 kB frame returned: any echo server is an array server
 }
 
 # The verdicts that judge the target; ERROR judges the harness.
