@@ -185,6 +185,7 @@ def run_property(
     name: str,
     explicit: Sequence[T] = (),
     max_examples: int | None = None,
+    on_seed: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``check`` on examples drawn from ``strategy``; re-raise the first failure.
 
@@ -199,6 +200,8 @@ def run_property(
         explicit: examples always checked first, whatever the profile draws (the edges a
             requirement names, e.g. a 1 MiB payload, must not depend on luck).
         max_examples: overrides the profile's count (for expensive properties).
+        on_seed: told the seed of this run (derived from ``name`` under a derandomized
+            profile, drawn at random otherwise), so a report can name it and a run be replayed.
 
     Returns:
         How many examples were checked.
@@ -227,8 +230,10 @@ def run_property(
     for example in reversed(explicit):
         test = hypothesis_example(example)(test)
     test = network_settings(max_examples)(test)
-    if settings.default.derandomize:
-        test = seed(zlib.crc32(name.encode()))(test)
+    run_seed = zlib.crc32(name.encode()) if settings.default.derandomize else random.SystemRandom().getrandbits(32)
+    test = seed(run_seed)(test)
+    if on_seed is not None:
+        on_seed(run_seed)
     try:
         test()
     except Exception:
