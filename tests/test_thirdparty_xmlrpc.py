@@ -42,12 +42,12 @@ OK, FAILED, INFO = Verdict.OK.value, Verdict.FAILED.value, Verdict.INFORMATIONAL
 OK_OR_TIMEOUT = frozenset({OK, FAILED})
 
 
-def _verdicts(failed: str = "", timing: str = "", info: str = "protocol/6 protocol/7 types/10") -> dict[str, str | frozenset[str]]:
+def _verdicts(failed: str = "", timing: str = "", info: str = "protocol/6 protocol/7 protocol/10 types/10") -> dict[str, str | frozenset[str]]:
     """Every case of the suite: OK unless named FAILED, timing-dependent or INFO."""
     cases = (
         [f"validator1/{number}" for number in range(1, 9)]
         + [f"types/{number}" for number in range(1, 11)]
-        + [f"protocol/{number}" for number in range(1, 10)]
+        + [f"protocol/{number}" for number in range(1, 11)]
         + [f"hostile/{number}" for number in range(1, 5)]
     )
     verdicts: dict[str, str | frozenset[str]] = {case: OK for case in cases}

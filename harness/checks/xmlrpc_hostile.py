@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from harness.checks.endpoint import Endpoint
 from harness.checks.http import HttpConnection, request
-from harness.checks.xmlrpc import expect_value, judge_reply
+from harness.checks.xmlrpc import expect_value, judge_reply, post
+from harness.clients.xmlrpc import encode_call
 from harness.verdicts import ConformanceFailure, preview
 
 # The classic billion laughs: ten levels of ten references, 10**9 "lol"s if expanded.
@@ -87,3 +88,25 @@ def check_deep_nesting_refused(endpoint: Endpoint, expected: str) -> None:
     )
     _refused(endpoint, body, expected)
     _still_serving(endpoint, expected)
+
+
+# The interoperability fault codes (xmlrpc-epi's specification for fault codes).
+INTEROPERABLE_FAULT_CODES = {"parse error": -32700, "method not found": -32601, "invalid params": -32602}
+
+
+def observe_fault_codes(endpoint: Endpoint, expected: str) -> str:
+    """The faultCode each kind of bad call gets, beside the interoperable code for it."""
+    calls = {
+        "parse error": b"<?xml version='1.0'?><methodCall><methodName>x</methodName><params>",
+        "method not found": encode_call("validator1.noSuchMethod", ()),
+        "invalid params": encode_call("validator1.easyStructTest", ("not a struct",)),
+    }
+    seen = []
+    for kind, body in calls.items():
+        try:
+            reply = judge_reply(post(endpoint, body, expected), expected)
+            got = reply.fault.faultCode if reply.fault is not None else "no fault"
+        except ConformanceFailure as failure:
+            got = failure.actual.splitlines()[0][:80]
+        seen.append(f"{kind}: {got} (interoperable: {INTEROPERABLE_FAULT_CODES[kind]})")
+    return "; ".join(seen)

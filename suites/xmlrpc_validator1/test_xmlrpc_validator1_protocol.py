@@ -112,3 +112,10 @@ def test_huge_body_is_refused(endpoint: Endpoint) -> None:
 @case("xmlrpc-validator1/hostile/4", level=MUST, requirement=HOSTILE, expected="arrays nested 100,000 deep refused (a fault), then a normal call served")
 def test_deep_nesting_is_refused(endpoint: Endpoint) -> None:
     xmlrpc_hostile.check_deep_nesting_refused(endpoint, "refused, still serving")
+
+
+@case("xmlrpc-validator1/protocol/10", level=INFO,
+      requirement="Fault codes for interoperability (the specification for fault codes adopted by xmlrpc-epi and most implementations: -32700 parse error, -32600 invalid request, -32601 method not found, -32602 invalid params) are an extension the XML-RPC spec does not require",
+      expected="the faultCode answered for a parse error, an unknown method and wrong parameters, recorded")
+def test_fault_codes_are_observed(endpoint: Endpoint, record_observation) -> None:
+    record_observation(xmlrpc_hostile.observe_fault_codes(endpoint, "fault codes recorded"))
