@@ -43,8 +43,8 @@ class ServiceKind(enum.Enum):
 
     BYTE_STREAM = "stream"  # one protocol object per connection, TCP (or TLS over TCP)
     DATAGRAM = "datagram"  # one protocol object per server, UDP
-    WSGI_APPLICATION = "wsgi-app"  # a WSGI application: through the HTTP gateway, or a WSGI server
-    XMLRPC_APPLICATION = "xmlrpc-app"  # an XML-RPC dispatcher that is also a WSGI application
+    WSGI_APPLICATION = "web-application"  # a WSGI application: through the HTTP gateway, or a WSGI server
+    XMLRPC_APPLICATION = "xml-rpc-application"  # an XML-RPC dispatcher that is also a WSGI application
 
     @property
     def transport(self) -> str:
@@ -56,9 +56,9 @@ class ServiceKind(enum.Enum):
         """The runner kinds that can carry it (``harness.runners.RunnerEntry.kinds``): a WSGI
         application rides any stream runner through the HTTP gateway, and WSGI servers."""
         if self is ServiceKind.WSGI_APPLICATION:
-            return ("stream", "wsgi-app")
+            return ("stream", "web-application")
         if self is ServiceKind.XMLRPC_APPLICATION:
-            return ("stream", "wsgi-app", "xmlrpc-app")
+            return ("stream", "web-application", "xml-rpc-application")
         return (self.value,)
 
     @property

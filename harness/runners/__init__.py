@@ -64,8 +64,8 @@ from harness.runners.base import Runner
 # The kinds of service a runner can carry, named as harness.services.ServiceKind values.
 STREAM = "stream"
 DATAGRAM = "datagram"
-WSGI = "wsgi-app"
-XMLRPC = "xmlrpc-app"
+WSGI = "web-application"
+XMLRPC = "xml-rpc-application"
 
 
 @dataclass(frozen=True)
