@@ -11,6 +11,7 @@ import pytest
 from harness.protocols.base import RunnerTraits
 from harness.protocols.http_gateway import (
     MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
     MAX_TARGET_BYTES,
     REQUEST_DEADLINE_S,
     WsgiGatewayProtocol,
@@ -140,7 +141,7 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
     "request_bytes, status",
     [
         (b"GET /" + b"a" * (MAX_TARGET_BYTES + 1) + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
-        (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: " + b"a" * (MAX_HEADER_BYTES + 1) + b"\r\n\r\n", 431),
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1), 413),
         (b"GET / HTTP/1.1 EXTRA\r\n\r\n", 400),
         (b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 400),  # a TLS ClientHello on a plaintext port
