@@ -514,7 +514,7 @@ SERVICES: dict[str, Service] = {
                 "xmlrpc-call",
                 _STREAM_TIMEOUTS,
                 requester="harness.clients.xmlrpc:key_value_requester",
-                external_targets=("twisted-xmlrpc",),
+                external_targets=("twisted-kv",),
                 external_application="harness.apps.xmlrpc_service:KeyValueStore()",
             ),
             modules=_XMLRPC_KV_MODULES,

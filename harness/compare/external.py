@@ -7,7 +7,7 @@ resolved in this order:
 1. ``NAME=COMMAND`` on the command line (``--external``): the command, split like a shell;
 2. a recipe ``fixtures/thirdparty/<name with - as _>.py``: ``python <recipe>``;
 3. a host of harness/loadgen/external_hosts.py (waitress, gunicorn-sync, gunicorn-gthread,
-   twisted-xmlrpc) serving the application the service's load profile names.
+   twisted-kv) serving the application the service's load profile names.
 
 So a recipe added under fixtures/thirdparty/ replaces the built-in host of the same name with
 no change here, and a server no one has written a recipe for can still be measured.

@@ -8,7 +8,7 @@ it exists; otherwise this module is the launcher::
 
     python -m harness.loadgen.external_hosts waitress harness.apps.rest:application
     python -m harness.loadgen.external_hosts gunicorn-gthread harness.apps.rest:application
-    python -m harness.loadgen.external_hosts twisted-xmlrpc harness.apps.xmlrpc_service:KeyValueStore
+    python -m harness.loadgen.external_hosts twisted-kv harness.apps.xmlrpc_service:KeyValueStore
 
 Each host is configured for one core (``wirecheck compare`` pins its whole tree to one):
 
@@ -19,7 +19,7 @@ Each host is configured for one core (``wirecheck compare`` pins its whole tree 
   inherited, the port known before gunicorn starts (connections queue in the backlog until
   its worker accepts), and the pid the caller holds is gunicorn's master. One worker (one
   core); gthread with :data:`GTHREAD_THREADS` threads.
-- ``twisted-xmlrpc``: the KeyValueServer's store (the object named on the command line) behind
+- ``twisted-kv``: the KeyValueServer's store (the object named on the command line) behind
   ``twisted.web.xmlrpc.XMLRPC`` on the reactor, on 127.0.0.1:0.
 
 The application is named ``module:attribute``; ``module:attribute()`` calls it first (an
@@ -125,7 +125,7 @@ HOSTS: dict[str, Callable[[str], None]] = {
     "waitress": serve_waitress,
     "gunicorn-sync": serve_gunicorn_sync,
     "gunicorn-gthread": serve_gunicorn_gthread,
-    "twisted-xmlrpc": serve_twisted_xmlrpc,
+    "twisted-kv": serve_twisted_xmlrpc,
 }
 
 
