@@ -68,8 +68,8 @@ MEASURED_VERDICTS: dict[str, dict[str, str | frozenset[str]]] = {
     ),
     "node_xmlrpc": _verdicts(
         failed="protocol/1 protocol/2 protocol/3 protocol/4 protocol/5 protocol/8 types/5 validator1/4 validator1/5 "
-        "hostile/1 hostile/3 hostile/4",
-        timing="protocol/9",
+        "hostile/1 hostile/4",
+        timing="protocol/9 hostile/3",  # the 100 MiB body: answered in time on a quiet machine
     ),
     "xmlrpc_c_validatee": _verdicts(
         failed="protocol/9 types/4 types/5 validator1/2 validator1/4 validator1/5 validator1/6 hostile/1",
