@@ -1,12 +1,13 @@
 """The suites judge real, third-party servers: xinetd's internal services, socat, ncat, and
-the WSGI servers hosting the REST interface.
+the WSGI servers hosting the REST interface and the PEP 3333 probe.
 
 The suites promise to judge "any implementation, ours or a third party's, at HOST:PORT"
 (DESIGN.md). This runs each recipe's service suite against it — for each entry of
 ``fixtures.thirdparty.THIRD_PARTY_SERVERS``: xinetd's echo (TCP and UDP), daytime and time
 (TCP and UDP), socat's TCP and UDP echo, ncat's TCP echo; echo over TLS from stunnel4, socat's
 ``OPENSSL-LISTEN`` and ``ncat --ssl``; gunicorn (sync and gthread
-workers), waitress and uWSGI hosting ``harness.apps.rest:application`` — through
+workers), waitress and uWSGI hosting ``harness.apps.rest:application`` (suite rest-http) and
+``harness.apps.wsgi_probe:application`` (suite wsgi) — through
 ``--target`` and asserts that the verdicts are real: every case of that service is in the
 results with a verdict that judges the server (OK, NON-STRICT, INFORMATIONAL or FAILED) and
 none is ERROR, which would mean the harness, not the server, broke; and the service's most
@@ -15,10 +16,12 @@ recipe really reached the program.
 
 For the WSGI servers, and for the chapter's own wsgiref server (a wirecheck runner judged only
 when named, ``--runner wsgiref``), every verdict is asserted too: exactly the cases of
-:data:`REST_HTTP_VERDICTS_OTHER_THAN_OK` are not OK, with those verdicts, as measured (the
-README's "Findings: WSGI servers hosting the REST interface" says why each one is so). A
-server upgrade or a suite change that moves a verdict fails here, and the README is then
-updated with it. For the other services what each server gets beyond the basics is a finding,
+:data:`VERDICTS_OTHER_THAN_OK` are not OK, with those verdicts, as measured (the README's
+"Findings: WSGI servers hosting the REST interface" and "Findings: WSGI servers judged against
+PEP 3333" say why each one is so), and what the INFO cases of :data:`OBSERVATIONS` recorded
+(such as which of two colliding header names a server keeps) is asserted as measured. A server
+upgrade or a suite change that moves a verdict fails here, and the README is then updated with
+it. For the other services what each server gets beyond the basics is a finding,
 not a pass/fail criterion (some of those verdicts depend on timing): it is printed here, and
 ``python -m fixtures.thirdparty.findings`` writes it as tables for the README.
 
@@ -54,6 +57,12 @@ CASE_IDS_BY_SERVICE = {
     "time-udp": frozenset(
         [f"time-udp/868/{number}" for number in range(1, 6)] + ["time-udp/concurrency/1", "time-udp/loss/1"]
     ),
+    "wsgi": frozenset(
+        [f"wsgi/environ/{number}" for number in range(1, 17)]
+        + [f"wsgi/input/{number}" for number in range(1, 10)]
+        + ["wsgi/errors/1", "wsgi/close/1", "wsgi/close/2"]
+        + [f"wsgi/response/{number}" for number in range(1, 6)]
+    ),
     "rest-http": frozenset(
         [f"rest-http/spec/{number}" for number in range(1, 9)]
         + [f"rest-http/9110/{number}" for number in range(1, 6)]
@@ -82,6 +91,7 @@ BASIC_CASE_ID_BY_SERVICE = {
     "time-tcp": "time-tcp/868/1",  # 4 bytes sent on connect
     "time-udp": "time-udp/868/1",  # a datagram answered with 4 bytes
     "rest-http": "rest-http/spec/1",  # GET /hello?name=Ada greeted
+    "wsgi": "wsgi/environ/1",  # the probe's environ report came back, every required key in it
     "array-tcp": "array-tcp/frame/1",  # one 512 kB frame returned: any echo server is an array server
 }
 
@@ -89,9 +99,10 @@ FAILED = Verdict.FAILED.value
 NON_STRICT = Verdict.NON_STRICT.value
 INFORMATIONAL = Verdict.INFORMATIONAL.value
 
-# The rest-http verdicts other than OK, by server, as measured (gunicorn 27.0.1, waitress 3.0.2,
-# Debian's uWSGI 2.0.21, Python 3.11's wsgiref); every other case is OK. Why each is so: the
-# README's "Findings: WSGI servers hosting the REST interface".
+# The verdicts other than OK, by service and server, as measured (gunicorn 27.0.1, waitress
+# 3.0.2, Debian's uWSGI 2.0.21, Python 3.11's wsgiref); every other case is OK. Why each is so:
+# the README's "Findings: WSGI servers hosting the REST interface" and "Findings: WSGI servers
+# judged against PEP 3333" (fixtures/thirdparty/findings.py's EXPLANATIONS).
 REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
     "gunicorn_sync": {
         "rest-http/9112/7": NON_STRICT,  # the sync worker closes after every response
@@ -120,6 +131,67 @@ REST_HTTP_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
     },
 }
 
+# The wsgi suite's INFO cases, recorded on every server (their observations: OBSERVATIONS).
+WSGI_INFORMATIONAL = {
+    case_id: INFORMATIONAL for case_id in ("wsgi/environ/6", "wsgi/environ/14", "wsgi/environ/16", "wsgi/input/9")
+}
+
+WSGI_VERDICTS_OTHER_THAN_OK: dict[str, dict[str, str]] = {
+    "gunicorn_sync_probe": {**WSGI_INFORMATIONAL},
+    "gunicorn_gthread_probe": {**WSGI_INFORMATIONAL},
+    "waitress_probe": {
+        **WSGI_INFORMATIONAL,
+        "wsgi/response/4": FAILED,  # sends the probe's HEAD body
+    },
+    "uwsgi_probe": {
+        **WSGI_INFORMATIONAL,
+        "wsgi/input/7": NON_STRICT,  # readline(2) ignores its size ("TODO take hint into account")
+        "wsgi/input/8": FAILED,  # wsgi.input of a chunked request is empty
+        "wsgi/response/4": FAILED,  # sends the probe's HEAD body
+        "wsgi/response/5": FAILED,  # adds no Date header
+    },
+    "wsgiref": {
+        **WSGI_INFORMATIONAL,
+        "wsgi/input/5": NON_STRICT,  # no end-of-file at CONTENT_LENGTH: read(100) waits for more
+        "wsgi/input/6": NON_STRICT,  # the same for read() without a size
+        "wsgi/input/8": FAILED,  # a chunked body is not decoded: read(100) waits for more
+        "wsgi/response/4": FAILED,  # sends the probe's HEAD body
+    },
+}
+
+VERDICTS_OTHER_THAN_OK: dict[str, dict[str, dict[str, str]]] = {
+    "rest-http": REST_HTTP_VERDICTS_OTHER_THAN_OK,
+    "wsgi": WSGI_VERDICTS_OTHER_THAN_OK,
+}
+
+# What an INFO case recorded, by service, server and case: a piece of its observation (the
+# suite's ``actual``). The underscore question (X-Foo and X_Foo both map to HTTP_X_FOO) and
+# the concurrency flags, as measured.
+OBSERVATIONS: dict[str, dict[str, dict[str, str]]] = {
+    "wsgi": {
+        "gunicorn_sync_probe": {
+            "wsgi/environ/14": "the underscore field was dropped",
+            "wsgi/environ/16": "wsgi.multithread=False, wsgi.multiprocess=True, wsgi.run_once=False",
+        },
+        "gunicorn_gthread_probe": {
+            "wsgi/environ/14": "the underscore field was dropped",
+            "wsgi/environ/16": "wsgi.multithread=True, wsgi.multiprocess=True, wsgi.run_once=False",
+        },
+        "waitress_probe": {
+            "wsgi/environ/14": "the underscore field was dropped",
+            "wsgi/environ/16": "wsgi.multithread=True, wsgi.multiprocess=False, wsgi.run_once=False",
+        },
+        "uwsgi_probe": {
+            "wsgi/environ/14": "'dash, underscore': merged",
+            "wsgi/environ/16": "wsgi.multithread=False, wsgi.multiprocess=True, wsgi.run_once=False",
+        },
+        "wsgiref": {
+            "wsgi/environ/14": "'dash,underscore': merged",
+            "wsgi/environ/16": "wsgi.multithread=False, wsgi.multiprocess=False, wsgi.run_once=False",
+        },
+    },
+}
+
 # The verdicts that judge the target; ERROR judges the harness.
 JUDGING_VERDICTS = frozenset(
     verdict.value for verdict in (Verdict.OK, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.FAILED)
@@ -134,15 +206,15 @@ def test_suite_gives_real_verdicts_to_third_party_server(
     # recipe's "apt-get install ..." (or "pip install ...") message.
     run = run_third_party_suite(third_party, tmp_path / "results.json")
     assert_real_verdicts(run, third_party.name, third_party.service, tls=third_party.tls)
-    if third_party.service == "rest-http":
-        assert_verdicts_other_than_ok(run, third_party.name)
+    if third_party.service in VERDICTS_OTHER_THAN_OK:
+        assert_verdicts_other_than_ok(run, third_party.name, third_party.service)
 
 
 @pytest.mark.parametrize(("service", "runner"), JUDGED_RUNNERS, ids=lambda name: name)
 def test_suite_gives_measured_verdicts_to_runner_judged_when_named(service: str, runner: str, tmp_path: Path) -> None:
     run = run_suite_on_runner(service, runner, tmp_path / "results.json")
     assert_real_verdicts(run, runner, service)
-    assert_verdicts_other_than_ok(run, runner)
+    assert_verdicts_other_than_ok(run, runner, service)
 
 
 def assert_real_verdicts(run: SuiteRun, server: str, service: str, *, tls: bool = False) -> None:
@@ -166,11 +238,15 @@ def assert_real_verdicts(run: SuiteRun, server: str, service: str, *, tls: bool 
         assert run.verdict_of(basic_case_id) == Verdict.OK.value, run.describe(basic_case_id)
 
 
-def assert_verdicts_other_than_ok(run: SuiteRun, server: str) -> None:
-    """Exactly the measured cases of ``server`` are not OK, each with its measured verdict."""
-    assert server in REST_HTTP_VERDICTS_OTHER_THAN_OK, f"no measured verdicts recorded for {server}: measure, then add them"
+def assert_verdicts_other_than_ok(run: SuiteRun, server: str, service: str) -> None:
+    """Exactly the measured cases of ``server`` are not OK, each with its measured verdict; the
+    INFO cases of :data:`OBSERVATIONS` recorded what was measured."""
+    measured_verdicts = VERDICTS_OTHER_THAN_OK[service]
+    assert server in measured_verdicts, f"no measured {service} verdicts recorded for {server}: measure, then add them"
+    for case_id, observed in OBSERVATIONS.get(service, {}).get(server, {}).items():
+        assert observed in run.cases[case_id]["actual"], f"{server}: expected {observed!r} in {run.describe(case_id)}"
     measured = {case_id: run.verdict_of(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value}
-    expected = REST_HTTP_VERDICTS_OTHER_THAN_OK[server]
+    expected = measured_verdicts[server]
     differences = [
         f"{case_id}: expected {expected.get(case_id, 'OK')}, got "
         + (run.describe(case_id) if case_id in measured else "OK")

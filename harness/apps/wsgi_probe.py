@@ -14,9 +14,12 @@ Experiments, chosen by PATH_INFO (everything else is 404):
     variables, the value when it is a string, number, boolean or tuple (strings longer than
     ``MAX_VALUE_CHARS`` are cut). Other keys, such as OS environment variables a server
     copies in, are named with their type, never their value.
-``/probe/input?ops=read:4,readline,readlines,iter,read``
+``/probe/input?ops=read:4,readline,readlines,iter,next,read``
     Runs the operations on ``wsgi.input`` in order and reports each result (bytes as
-    latin-1 text) or the exception it raised; also exercises ``wsgi.errors``.
+    latin-1 text) or the exception it raised; also exercises ``wsgi.errors``. ``iter`` is
+    ``list(iter(input))`` (it reads to the end of the input), ``next`` takes one item from one
+    iterator over the input, made at the first ``next`` of the request (it reads one line, so
+    a server that does not simulate end-of-file at CONTENT_LENGTH can still be asked for lines).
 ``/probe/write``
     Sends ``first;`` through the ``write()`` callable, then returns ``second;`` and
     ``third`` from the iterable: the body must read ``first;second;third``.
@@ -102,9 +105,23 @@ def report_environ(environ: dict, start_response: StartResponse) -> list[bytes]:
     return _json_response(start_response, report)
 
 
-def _run_input_operation(stream: Any, operation: str) -> Any:
-    name, _, argument = operation.partition(":")
-    size = int(argument) if argument else None
+class _InputOperations:
+    """Runs ``wsgi.input`` operations by name, keeping one iterator for every ``next``."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._iterator: Iterator[bytes] | None = None
+
+    def run(self, operation: str) -> Any:
+        name, _, argument = operation.partition(":")
+        if name == "next":
+            if self._iterator is None:
+                self._iterator = iter(self._stream)
+            return next(self._iterator)
+        return _run_input_operation(self._stream, name, int(argument) if argument else None)
+
+
+def _run_input_operation(stream: Any, name: str, size: int | None) -> Any:
     if name == "read":
         return stream.read(size) if size is not None else stream.read()
     if name == "readline":
@@ -127,9 +144,10 @@ def _as_text(result: Any) -> Any:
 def report_input(environ: dict, start_response: StartResponse) -> list[bytes]:
     operations = parse_qs(environ.get("QUERY_STRING", "")).get("ops", [""])[0].split(",")
     results = []
+    runner = _InputOperations(environ["wsgi.input"])
     for operation in filter(None, operations):
         try:
-            result = _run_input_operation(environ["wsgi.input"], operation)
+            result = runner.run(operation)
             results.append({"op": operation, "type": type(result).__name__, "result": _as_text(result)})
         except Exception as exc:  # the server's stream failed: that is the finding
             results.append({"op": operation, "error": f"{type(exc).__name__}: {exc}"[:MAX_VALUE_CHARS]})

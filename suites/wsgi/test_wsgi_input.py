@@ -11,6 +11,10 @@ PEP_METHODS = (
     'documented in the Python Library Reference")'
 )
 BODY = b"one\ntwo\nthree"
+# The method cases ask only for what lies within the body, its last line terminated: PEP 3333
+# makes end-of-file at CONTENT_LENGTH a SHOULD (wsgi/input/5), so a server that does not
+# simulate it (wsgiref: the input is the socket's file) must not fail a MUST for that here.
+LINES = b"one\ntwo\nthree\n"
 
 
 @case("wsgi/input/1", level=MUST, requirement=PEP_METHODS, expected="read(4), read(9) on 'one\\ntwo\\nthree' return 'one\\n', 'two\\nthree'")
@@ -19,19 +23,24 @@ def test_read_with_a_size(endpoint: Endpoint) -> None:
 
 
 @case("wsgi/input/2", level=MUST, requirement=PEP_METHODS,
-      expected="readline() three times returns 'one\\n', 'two\\n', 'three' (the last line at the end of the body)")
+      expected="readline() three times on 'one\\ntwo\\nthree\\n' returns the three lines")
 def test_readline(endpoint: Endpoint) -> None:
-    wsgi.check_input_operations(endpoint, BODY, "readline,readline,readline", ["one\n", "two\n", "three"], "the body's lines")
+    lines = ["one\n", "two\n", "three\n"]
+    wsgi.check_input_operations(endpoint, LINES, "readline,readline,readline", lines, "the body's lines")
 
 
-@case("wsgi/input/3", level=MUST, requirement=PEP_METHODS, expected="readlines() returns the three lines")
+@case("wsgi/input/3", level=MUST, requirement=PEP_METHODS,
+      expected="readlines(13) on the 14-byte 'one\\ntwo\\nthree\\n' returns the three lines (the hint may be ignored)")
 def test_readlines(endpoint: Endpoint) -> None:
-    wsgi.check_input_operations(endpoint, BODY, "readlines", [["one\n", "two\n", "three"]], "the body's lines")
+    lines = ["one\n", "two\n", "three\n"]
+    wsgi.check_input_operations(endpoint, LINES, f"readlines:{len(LINES) - 1}", [lines], "the body's lines")
 
 
-@case("wsgi/input/4", level=MUST, requirement=PEP_METHODS, expected="iterating wsgi.input yields the three lines")
+@case("wsgi/input/4", level=MUST, requirement=PEP_METHODS,
+      expected="an iterator over wsgi.input yields 'one\\n', 'two\\n', 'three\\n' for 'one\\ntwo\\nthree\\n'")
 def test_iteration(endpoint: Endpoint) -> None:
-    wsgi.check_input_operations(endpoint, BODY, "iter", [["one\n", "two\n", "three"]], "the body's lines")
+    lines = ["one\n", "two\n", "three\n"]
+    wsgi.check_input_operations(endpoint, LINES, "next,next,next", lines, "the body's lines")
 
 
 @case("wsgi/input/5", level=SHOULD,
