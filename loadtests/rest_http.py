@@ -8,6 +8,16 @@ reply is judged by the REST client's one reader (harness/clients/rest.py): statu
 ``<h1>`` that, parsed with ``html.parser``, says exactly ``Hello <name>``. A wrong page is a
 failure, reported with "expected ... / actual ...".
 
+``--name-prefix TEXT`` (default ``user``) starts every name greeted: the names are
+``<prefix><user number>-<sequence number>``. A prefix with non-ASCII letters and markup
+(``--name-prefix '<i>Länge</i>-'``) makes every request check escaping, UTF-8 %-decoding and a
+Content-Length counted in octets too, under load.
+
+A response that cannot be parsed as HTTP (geventhttpclient's ``HTTPParseError``: say, the
+rest of an over-long body read where the next status line should be) is a failure too: locust
+counts only connection errors and timeouts as failed requests and lets a parse error escape the
+task, so the user catches it and reports the request as failed itself.
+
 ``--request-timeout`` (default 2 s) bounds the connect and every reply (FastHttpUser's
 connection and network timeouts). Each user's connection is a slot of wirecheck's recorder,
 so stalls are counted per connection like the raw-socket users'. With ``--open-loop-rate``
@@ -30,7 +40,8 @@ import itertools
 import time
 from typing import Any
 
-from locust import run_single_user, task
+from geventhttpclient.response import HTTPParseError
+from locust import events, run_single_user, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from harness.clients.rest import greeting_problem, hello_target
@@ -40,6 +51,18 @@ from harness.loadgen.users import PacingMixin, paced
 
 # A user's number in this generator process: part of every name it greets.
 _user_numbers = itertools.count(1)
+
+# What every greeted name starts with, unless --name-prefix says otherwise.
+DEFAULT_NAME_PREFIX = "user"
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--name-prefix", default=DEFAULT_NAME_PREFIX, env_var="WIRECHECK_NAME_PREFIX",
+        help=f"the start of every name greeted (default {DEFAULT_NAME_PREFIX!r}); non-ASCII letters and "
+        "markup here make every page check escaping and UTF-8 too",
+    )
 
 
 def http_base_url(host: str) -> str:
@@ -61,7 +84,7 @@ class RestUserBase(PacingMixin, FastHttpUser):
         self.network_timeout = self.connection_timeout = float(options.request_timeout)
         super().__init__(environment)
         self.slot = plugin.RECORDER.new_slot()
-        self.prefix = f"user{next(_user_numbers)}-"
+        self.prefix = f"{getattr(options, 'name_prefix', DEFAULT_NAME_PREFIX)}{next(_user_numbers)}-"
         self.sequence = itertools.count(1)
         self.request_name = self.request_label + self.loop_label
 
@@ -69,6 +92,7 @@ class RestUserBase(PacingMixin, FastHttpUser):
         """One ``GET /hello?name=...``, its page judged; a wrong page is a failure."""
         name = f"{self.prefix}{next(self.sequence)}"
         intended_start = self.pacer.take_slot()
+        sent = time.perf_counter()
         plugin.RECORDER.begin_wait(self.slot)
         replied = timed_out = False
         try:
@@ -80,6 +104,15 @@ class RestUserBase(PacingMixin, FastHttpUser):
                 problem = greeting_problem(response.status_code or 0, response.content or b"", name)
                 if problem is not None:
                     response.failure(problem)
+        except HTTPParseError as error:  # the server's reply is not HTTP: its failure, not the user's crash
+            self.environment.events.request.fire(
+                request_type="GET",
+                name=self.request_name,
+                response_time=(time.perf_counter() - (sent if intended_start is None else intended_start)) * 1000.0,
+                response_length=0,
+                exception=f"expected an HTTP/1.1 response / actual: not parseable ({error})",
+                context={},
+            )
         finally:
             plugin.RECORDER.end_wait(self.slot, replied=replied, timed_out=timed_out)
 

@@ -475,12 +475,21 @@ def test_cpu_cap_holds_a_busy_process_to_its_share() -> None:
 
 # --- the users catch broken servers ----------------------------------------------------------
 
+# A REST name prefix with markup and a non-ASCII letter: pages greeting it catch an unescaped
+# name and a Content-Length counted in characters (the control test shows it passes otherwise).
+REST_NAME_PREFIX = "<i>Länge</i>-"
+
 # (locustfile, user, mutant, extra locust options, request type that must record failures)
 BROKEN_SERVER_CASES = [
     ("loadtests/echo_tcp.py", "EchoTcpUser", "echo_quota", ["--payload-bytes", "16384"], "tcp-echo"),
     ("loadtests/echo_tcp.py", "EchoTcpUser", "echo_resets_every_connection", [], "tcp-echo"),
     ("loadtests/datagram_udp.py", "TimeUdpUser", "time_udp_little_endian", [], "udp-time"),
     ("loadtests/datagram_udp.py", "EchoUdpUser", "echo_udp_truncates", ["--payload-bytes", "9000"], "udp-echo"),
+    # The REST user greeting REST_NAME_PREFIX names: an application that does not escape the
+    # name, and a server whose Content-Length counts characters, not octets (the page's end is
+    # read as the start of the next response).
+    ("loadtests/rest_http.py", "RestHelloUser", "rest_http_unescaped_name", ["--name-prefix", REST_NAME_PREFIX], "GET"),
+    ("loadtests/rest_http.py", "RestHelloUser", "http_content_length_in_characters", ["--name-prefix", REST_NAME_PREFIX], "GET"),
 ]
 
 
@@ -505,6 +514,20 @@ def test_load_users_count_a_broken_server_s_replies_as_failures(
     rows = _stats_rows(tmp_path / "broken")
     failures = sum(int(row["Failure Count"]) for (kind, _), row in rows.items() if kind == request_type)
     assert failures > 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_the_rest_user_s_markup_and_non_ascii_names_pass_on_a_correct_server(tmp_path: Path) -> None:
+    """The control of the REST kills above: the same names on the reference server, no failure."""
+    with launch_server("rest-http", "threading") as server:
+        result = _run_locust(
+            ["-f", "loadtests/rest_http.py", "RestHelloUser", "--host", f"{server.host}:{server.port}",
+             "--name-prefix", REST_NAME_PREFIX],
+            tmp_path / "control",
+            _locust_environment(),
+        )
+    aggregated = _stats_rows(tmp_path / "control")[("", "Aggregated")]
+    assert int(aggregated["Request Count"]) > 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert int(aggregated["Failure Count"]) == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 # --- locust's distributed mode ---------------------------------------------------------------
