@@ -486,7 +486,7 @@ SERVICES: dict[str, Service] = {
                 ("TimeoutError",),
                 requester="harness.clients.rest:hello_requester",
                 goals="harness.goals.rest_http:evaluate_goals",
-                external_targets=("gunicorn-sync", "gunicorn-gthread", "waitress"),
+                external_targets=("gunicorn-sync", "gunicorn-gthread", "waitress", "uwsgi"),
                 external_application="harness.apps.rest:application",
                 wrk_target="/hello?name=wrk",
             ),

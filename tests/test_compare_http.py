@@ -49,10 +49,12 @@ def test_external_targets_by_name_by_command_or_none() -> None:
         resolve_external_targets(["asyncio=true"], REST_PROFILE, ["asyncio"])
 
 
-@pytest.mark.parametrize("name", ["waitress", "gunicorn-gthread"])
+@pytest.mark.parametrize("name", ["waitress", "gunicorn-gthread", "uwsgi"])
 def test_a_built_in_host_serves_the_rest_application(name: str) -> None:
     if name.startswith("gunicorn") and shutil.which("gunicorn") is None:
         pytest.fail("gunicorn is a dependency (pyproject.toml) and is not installed")
+    if name == "uwsgi" and shutil.which("uwsgi") is None:
+        pytest.fail("uWSGI is installed by CI (Debian uwsgi uwsgi-plugin-python3) and is not installed here")
     with launch_command(external_target_command(name, REST_PROFILE)) as server:
         assert server.host == "127.0.0.1"
         requester = hello_requester((server.host, server.port), RequestOptions())

@@ -9,6 +9,7 @@ it exists; otherwise this module is the launcher::
     python -m harness.loadgen.external_hosts waitress harness.apps.rest:application
     python -m harness.loadgen.external_hosts gunicorn-gthread harness.apps.rest:application
     python -m harness.loadgen.external_hosts twisted-kv harness.apps.xmlrpc_service:KeyValueStore
+    python -m harness.loadgen.external_hosts uwsgi harness.apps.rest:application
 
 Each host is configured for one core (``wirecheck compare`` pins its whole tree to one):
 
@@ -19,6 +20,21 @@ Each host is configured for one core (``wirecheck compare`` pins its whole tree 
   inherited, the port known before gunicorn starts (connections queue in the backlog until
   its worker accepts), and the pid the caller holds is gunicorn's master. One worker (one
   core); gthread with :data:`GTHREAD_THREADS` threads.
+- ``uwsgi``: Debian's uWSGI with its python3 plugin. This process binds and listens on
+  127.0.0.1:0, prints READY, then becomes uWSGI (``exec``), which adopts the socket through
+  Upstart's socket-bridge variables (``UPSTART_EVENTS=socket``, ``UPSTART_FDS=N``: uWSGI adopts
+  an inherited socket named on its command line only on a reload) and speaks HTTP/1.1 with
+  keep-alive on it (``--protocol http11``, what ``--http11-socket`` selects: the plain
+  ``--http-socket`` closes every connection after one response without saying
+  ``Connection: close``, so a keep-alive client's next request meets a reset). One process
+  (one core) with :data:`GTHREAD_THREADS` threads, as gunicorn gthread, and no master (a second
+  process on the core with nothing to do). Each thread holds one keep-alive connection for as
+  long as the client keeps it, so past that many connections the rest wait: measured, at 50
+  users 8 are served and 42 stall (uWSGI's default of one thread serves one connection at a
+  time). ``--die-on-term`` so that SIGTERM stops it (uWSGI 2.0 takes it as "reload"), ``--need-app``
+  so that an application that does not import in the interpreter the plugin embeds (Debian's
+  /usr/bin/python3, not this one; the application is found through ``--pythonpath``) is an
+  exit, not a server answering 500.
 - ``twisted-kv``: the KeyValueServer's store (the object named on the command line) behind
   ``twisted.web.xmlrpc.XMLRPC`` on the reactor, on 127.0.0.1:0.
 
@@ -34,6 +50,7 @@ import shutil
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from harness.loadgen.profile import resolve
@@ -43,6 +60,10 @@ BACKLOG = 4096
 # gthread's threads per worker: enough that 50 keep-alive connections are not queued behind
 # a few busy threads (gunicorn's own default is 1, which makes gthread a sync worker).
 GTHREAD_THREADS = 8
+# The checkout: uWSGI's embedded interpreter imports the application from here (--pythonpath).
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+# Debian's uWSGI core loads its python3 plugin (Debian package uwsgi-plugin-python3) by name.
+UWSGI_PYTHON_PLUGIN = "python3"
 # A keep-alive connection idle this long is closed (gunicorn's default of 2 s closes locust's
 # connections between the warm-up and the window of a slow machine).
 KEEPALIVE_S = 30
@@ -80,17 +101,41 @@ def serve_waitress(application: str) -> None:
         pass
 
 
-def _exec_gunicorn(application: str, worker_arguments: list[str]) -> None:
-    gunicorn = shutil.which("gunicorn")
-    if gunicorn is None:
-        sys.exit("gunicorn is not installed (pip install gunicorn)")
+def _become_on_inherited_socket(
+    program: str,
+    missing: str,
+    argv_for: Callable[[str, int], list[str]],
+    environment_for: Callable[[int], dict[str, str]] = lambda descriptor: dict(os.environ),
+) -> None:
+    """Bind and listen on 127.0.0.1:0, announce READY, then exec ``program`` with the socket.
+
+    Args:
+        program: the executable's name on PATH.
+        missing: the message to exit with when it is not installed.
+        argv_for: given the program's path and the listening descriptor, its argv.
+        environment_for: given the descriptor, the program's environment.
+
+    Resource handling: the socket is inherited by the program (connections queue in its backlog
+    until the program accepts); this process becomes the program, so its pid is the caller's.
+    """
+    path = shutil.which(program)
+    if path is None:
+        sys.exit(missing)
     listener = listening_socket()
     listener.set_inheritable(True)
     announce(listener.getsockname()[1])
-    os.execv(gunicorn, [
-        gunicorn, "--bind", f"fd://{listener.fileno()}", "--workers", "1", *worker_arguments,
-        "--keep-alive", str(KEEPALIVE_S), "--log-level", "warning", application,
-    ])
+    os.execve(path, argv_for(path, listener.fileno()), environment_for(listener.fileno()))
+
+
+def _exec_gunicorn(application: str, worker_arguments: list[str]) -> None:
+    _become_on_inherited_socket(
+        "gunicorn",
+        "gunicorn is not installed (pip install gunicorn)",
+        lambda gunicorn, descriptor: [
+            gunicorn, "--bind", f"fd://{descriptor}", "--workers", "1", *worker_arguments,
+            "--keep-alive", str(KEEPALIVE_S), "--log-level", "warning", application,
+        ],  # fmt: skip
+    )
 
 
 def serve_gunicorn_sync(application: str) -> None:
@@ -99,6 +144,20 @@ def serve_gunicorn_sync(application: str) -> None:
 
 def serve_gunicorn_gthread(application: str) -> None:
     _exec_gunicorn(application, ["--worker-class", "gthread", "--threads", str(GTHREAD_THREADS)])
+
+
+def serve_uwsgi(application: str) -> None:
+    _become_on_inherited_socket(
+        "uwsgi",
+        "uWSGI is not installed (Debian: apt-get install uwsgi uwsgi-plugin-python3)",
+        lambda uwsgi, descriptor: [
+            uwsgi, "--strict", "--plugin", UWSGI_PYTHON_PLUGIN, "--protocol", "http11",
+            "--pythonpath", str(REPOSITORY_ROOT), "--module", application, "--need-app",
+            "--processes", "1", "--threads", str(GTHREAD_THREADS), "--die-on-term", "--disable-logging",
+        ],  # fmt: skip
+        # Upstart's socket bridge: uWSGI adopts descriptor N at every start (see the docstring).
+        lambda descriptor: {**os.environ, "UPSTART_EVENTS": "socket", "UPSTART_FDS": str(descriptor)},
+    )
 
 
 def serve_twisted_xmlrpc(store_factory: str) -> None:
@@ -126,6 +185,7 @@ HOSTS: dict[str, Callable[[str], None]] = {
     "gunicorn-sync": serve_gunicorn_sync,
     "gunicorn-gthread": serve_gunicorn_gthread,
     "twisted-kv": serve_twisted_xmlrpc,
+    "uwsgi": serve_uwsgi,
 }
 
 
