@@ -193,6 +193,14 @@ def test_the_environment_imports_the_installed_copy(installed: InstalledWheel) -
     ]
 
 
+def test_the_installed_catalogue_lists_the_checkouts_cases(installed: InstalledWheel) -> None:
+    listed = _run([installed.wirecheck, "cases"], installed.elsewhere)
+    assert _succeeded(listed), _output(listed)
+    checked_out = _run([sys.executable, "-m", "harness", "cases"], REPO)
+    assert _succeeded(checked_out), _output(checked_out)
+    assert listed.stdout.splitlines() == checked_out.stdout.splitlines() != []
+
+
 def _comparable(results: dict) -> dict:
     """A results document without what differs between any two runs (times, durations)."""
     return {
