@@ -17,21 +17,28 @@ from typing import Any, Iterable
 
 from harness.cases import CaseSpec, separate_registry
 from harness.services import SERVICES
+from harness.suite_files import SuitesNotFoundError, suites_directory
 from harness.usage import UsageError
-
-SUITES_DIRECTORY = Path(__file__).resolve().parent.parent / "suites"
 
 
 class CatalogueError(RuntimeError):
     """The suites cannot be found or loaded (the message says where and why)."""
 
 
-def load_cases(suites: Path = SUITES_DIRECTORY) -> list[CaseSpec]:
+def load_cases(suites: Path | None = None) -> list[CaseSpec]:
     """Every declared case, in natural ID order.
+
+    Args:
+        suites: the suites folder (default: this harness's, installed or checked out).
 
     Raises:
         CatalogueError: no suites folder, or a suite module that fails to import.
     """
+    if suites is None:
+        try:
+            suites = suites_directory()
+        except SuitesNotFoundError as exc:
+            raise CatalogueError(str(exc)) from None
     if not suites.is_dir():
         raise CatalogueError(f"no suites folder at {suites}")
     with separate_registry() as registry:

@@ -19,6 +19,7 @@ import sys
 from typing import Sequence
 
 from harness.catalogue import add_cases_command
+from harness.check_command import add_check_command
 from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
 from harness.interop import add_matrix_command
@@ -125,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wirecheck",
         description="Reference servers for the classic small network services, "
-        "in every concurrency model. Conformance suites: pytest suites/.",
+        "in every concurrency model, and the conformance suites that judge any server: "
+        "wirecheck check SERVICE=HOST:PORT (pytest suites/ in a checkout).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log connection events on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -180,12 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(commands)
     add_core_benchmark_command(commands)
     add_cases_command(commands)
+    add_check_command(commands)
     add_matrix_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `check` passes the arguments it does not know to pytest; every other command refuses them.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not getattr(args, "takes_pytest_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.pytest_arguments = unknown
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="wirecheck: %(levelname)s %(name)s: %(message)s",
