@@ -1,5 +1,8 @@
 """The ``wirecheck`` command: ``serve`` a reference server, ``list`` what can be served.
 
+The other commands live in modules of their own and register here: ``compare``,
+``core-benchmark``, ``cases``, ``hosts`` (harness/hosts.py: a CIDR network's hosts), ``matrix``.
+
 Contract (../shared/DESIGN.md): ``wirecheck serve SERVICE --runner RUNNER`` binds, listens,
 then prints exactly one line ``READY <tcp|udp|tls> <host>:<port>`` on stdout and serves until
 SIGTERM or SIGINT, then exits 0 with every child reaped. ``wirecheck list`` prints one line
@@ -21,6 +24,7 @@ from typing import Sequence
 from harness.catalogue import add_cases_command
 from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
+from harness.hosts import add_hosts_command
 from harness.interop import add_matrix_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
@@ -180,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_command(commands)
     add_core_benchmark_command(commands)
     add_cases_command(commands)
+    add_hosts_command(commands)
     add_matrix_command(commands)
     return parser
 

@@ -139,7 +139,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME=HOST:PORT",
         help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
-        "[::1]:PORT for IPv6; tls://HOST:PORT for TLS); repeatable; launches nothing",
+        "[::1]:PORT for IPv6; tls://HOST:PORT for TLS; a loopback network such as 127.0.0.8/29:PORT "
+        "or [::1]/128:PORT for each of its hosts, at most 256); repeatable; launches nothing",
     )
     group.addoption(
         "--tls",
