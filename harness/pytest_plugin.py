@@ -62,6 +62,7 @@ from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_t
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.launch import LaunchError, RunningServer, launch_server
+from harness.pytest_reachability import TargetReachability
 from harness.services import (
     ServiceOption,
     ServiceOptionError,
@@ -267,6 +268,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
+    # A --target where nothing listens: one ERROR before any case (harness/pytest_reachability.py).
+    target_of = lambda item: _case_and_target(item)[1]  # noqa: E731
+    config.pluginmanager.register(TargetReachability(config, targets, target_of), "wirecheck-reachability")
     if not config.getoption("hypothesis_profile", None):
         load_profile()  # $HYPOTHESIS_PROFILE, else ci
 
