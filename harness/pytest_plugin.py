@@ -62,6 +62,7 @@ from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_t
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.launch import LaunchError, RunningServer, launch_server
+from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
 from harness.services import (
     ServiceOption,
@@ -195,6 +196,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE.json",
         help="write every case's verdict to this JSON file",
     )
+    add_progress_options(group)  # --progress, --progress-every (harness/pytest_progress.py)
 
 
 def _option_parser(option: ServiceOption) -> Callable[[str], Any]:
@@ -271,6 +273,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # A --target where nothing listens: one ERROR before any case (harness/pytest_reachability.py).
     target_of = lambda item: _case_and_target(item)[1]  # noqa: E731
     config.pluginmanager.register(TargetReachability(config, targets, target_of), "wirecheck-reachability")
+    progress = ProgressLine.if_wanted(config)  # the line naming a long-running case
+    if progress is not None:
+        config.pluginmanager.register(progress, "wirecheck-progress")
     if not config.getoption("hypothesis_profile", None):
         load_profile()  # $HYPOTHESIS_PROFILE, else ci
 
