@@ -15,7 +15,10 @@ certificate from one throw-away authority of its own (``--cert/--key``) and trus
 authority's CA; ``--target NAME=tls://HOST:PORT`` names a running TLS server, verified against
 ``--tls-ca FILE`` (default: the system's CAs) or not at all with ``--tls-insecure``. Stream
 cases run unchanged over TLS; datagram services are deselected under ``--tls``; cases about
-TLS itself run only against TLS targets. ``--strict`` (SHOULD
+TLS itself run only against TLS targets. A ``--target`` may name a loopback network
+(``NAME=127.0.0.8/29:PORT``): each of its hosts is a target of its own (harness/hosts.py says
+which addresses are hosts). ``--progress auto|always|never`` and ``--progress-every SECONDS``
+control the line that names a long-running case (harness/pytest_progress.py). ``--strict`` (SHOULD
 failures count toward the exit status) is pytest's own flag — pytest 9 owns the name (it
 also turns on strict markers, xfail and parametrization IDs, all of which the suites
 satisfy) — so it is read here, not registered.
@@ -38,6 +41,10 @@ Theory of operation:
   of every worker launching every server.) Verdicts are computed on the worker and carried
   to the controller as an extra report attribute (``report.wirecheck``; pytest serialises a
   report's extra attributes), where the results file is written once.
+- *Nothing listening.* Each ``--target`` is probed once before collection
+  (harness/pytest_reachability.py): where nothing listens, its cases are deselected and one
+  item reports one ERROR ("connection refused at 127.0.0.1:1"), so a setup mistake reads as
+  one line, not as a column of FAILED cases blamed on an absent server.
 - *Verdicts.* ``pytest_runtest_makereport`` maps (level, exception) to a verdict
   (:func:`harness.verdicts.verdict_for`) and sets the report's outcome so that pytest's
   exit status is the contract's: 0 iff no MUST case FAILED, nothing ERRORed, and, with
