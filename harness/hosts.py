@@ -10,16 +10,16 @@ iterates ``ip_network(...)`` and prints every address; done as written it
 - lists the network address and the broadcast address as if they were hosts (``for a in
   net`` yields all 32 addresses of a /27; ``net[0]`` is the network address, not the first
   host). Here the hosts are ``ipaddress``'s own ``hosts()`` rule: for IPv4 the addresses
-  between the network and the broadcast address (RFC 919 §7 and RFC 922 §7 reserve the
-  all-zeros and all-ones host parts), except in a /31 (RFC 3021: "the use of 31-bit prefixes
-  on IPv4 point-to-point links", where both addresses are hosts) and a /32 (the one address);
-  for IPv6 every address but the Subnet-Router anycast address (RFC 4291 §2.6.1: "the
-  Subnet-Router anycast address ... is syntactically the same as a unicast address for an
-  interface on the link with the interface identifier set to zero"), except in a /127
-  (RFC 6164) and a /128;
-- prints every address of a large network: a /8 is 16,777,214 lines, an IPv6 /64 never
+  between the network and the broadcast address (RFC 1122 §3.2.1.3: "IP addresses are not
+  permitted to have the value 0 or -1 for any of the <Host-number>, <Network-number>, or
+  <Subnet-number> fields"), except in a /31 (RFC 3021, "Using 31-Bit Prefixes on IPv4
+  Point-to-Point Links": both addresses are hosts) and a /32 (the one address); for IPv6
+  every address but the Subnet-Router anycast address, the first (RFC 4291 §2.6.1: "This
+  anycast address is syntactically the same as a unicast address for an interface on the
+  link with the interface identifier set to zero"), except in a /127 (RFC 6164) and a /128;
+- prints every address of a large network: a /8 is 16,777,216 lines, an IPv6 /64 never
   ends. Here the count comes from arithmetic (:class:`HostRange`), and only the first and last
-  N hosts are listed (N hosts in all when the network is small);
+  N hosts are listed (every host when there are at most 64);
 - passes an ``IPv4Address`` to ``socket.connect``, a TypeError: the chapter's own closing
   example. Everything here returns strings where a socket will use them (``str(address)``).
 

@@ -130,9 +130,11 @@ class TargetReachability:
                 continue
             drop.append(item)
             if target not in standing_in:
+                name = f"{REACHABILITY_SECTION}[{reachability_case_id(target.service)}@{target.test_id}]"
                 standing_in[target] = AbsentTargetItem.from_parent(
                     session,
-                    name=f"{REACHABILITY_SECTION}[{reachability_case_id(target.service)}@{target.test_id}]",
+                    name=name,
+                    nodeid=name,  # not "::name": it belongs to no file
                     target=target,
                     reason=self.absent[target],
                 )
