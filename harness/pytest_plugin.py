@@ -68,6 +68,7 @@ import pytest
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
+from harness.hosts import MAX_FLEET_HOSTS
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
@@ -149,7 +150,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=HOST:PORT",
         help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
         "[::1]:PORT for IPv6; tls://HOST:PORT for TLS; a loopback network such as 127.0.0.8/29:PORT "
-        "or [::1]/128:PORT for each of its hosts, at most 256); repeatable; launches nothing",
+        f"or [::1]/128:PORT for each of its hosts, at most {MAX_FLEET_HOSTS}); repeatable; launches nothing",
     )
     group.addoption(
         "--tls",

@@ -6,7 +6,7 @@ not listening holds its port (a connect to it is refused, and no other process c
 it); a UDP port is one that was bound and released (nobody else binds it in the moment
 between, on an ephemeral port).
 
-Cost: the probe tests take about 1 s; the suite run is one pytest start-up (5-15 s on a
+Cost: the probe tests take about 2 s; the suite run is one pytest start-up (5-15 s on a
 loaded machine), no case is run.
 """
 
@@ -20,6 +20,8 @@ from typing import Iterator
 import pytest
 
 from fixtures.suite_run import EXIT_SOME_CASE_FAILED, run_pytest_suites
+from harness.cases import Target
+from harness.pytest_reachability import TargetReachability
 from harness.reachability import ProbeTarget, find_absent, probe_datagram, probe_stream
 from harness.verdicts import Verdict
 
@@ -94,3 +96,27 @@ def test_the_suite_gives_one_error_per_absent_target_and_runs_none_of_its_cases(
     document = json.loads(results.read_text())
     assert document["summary"]["ERROR"] == 2 and document["summary"]["FAILED"] == 0
     assert f"ERROR         echo-tcp/reachability/0 @ 127.0.0.1:{refusing_tcp_port} (MUST): connection refused" in run.output
+
+
+class FakeConfig:
+    def __init__(self, workerinput: dict | None = None) -> None:
+        if workerinput is not None:
+            self.workerinput = workerinput
+
+
+def test_only_running_targets_are_probed_and_workers_take_the_controllers_findings(refusing_tcp_port: int) -> None:
+    absent = Target("echo-tcp", host="127.0.0.1", port=refusing_tcp_port)
+    targets = {"echo-tcp": [Target("echo-tcp", runner="threading"), absent]}
+    controller = TargetReachability(FakeConfig(), targets, lambda item: None)  # type: ignore[arg-type]
+    assert list(controller.absent) == [absent]  # the reference runner is launched, not probed
+
+    class FakeNode:
+        workerinput: dict = {}
+
+    node = FakeNode()
+    controller.pytest_configure_node(node)
+    # A worker probes nothing (every worker must collect the same items): port 1 has no listener
+    # either, yet only the target the controller found absent is absent on the worker.
+    targets_elsewhere = {"echo-tcp": [Target("echo-tcp", host="127.0.0.1", port=1), absent]}
+    worker = TargetReachability(FakeConfig(node.workerinput), targets_elsewhere, lambda item: None)  # type: ignore[arg-type]
+    assert worker.absent == controller.absent
