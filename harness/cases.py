@@ -17,10 +17,10 @@ so for them it is INFO (observed, not judged).
 A **target** is where a service's cases are run: a reference server (``runner:raw``,
 launched by the pytest plugin) or a running server named with ``--target
 echo-tcp=127.0.0.1:7`` (or a fleet of them: ``--target echo-tcp=127.0.0.8/29:7`` is one target
-per host of the network, each judged and reported on its own); either may speak TLS (``--tls`` launches reference servers with
-``--tls``, ``--target echo-tcp=tls://127.0.0.1:7`` names a TLS server), and every stream case
-then runs over TLS unchanged. Cases about TLS itself are declared ``tls_only`` and run only
-against TLS targets; a case that judges the certificate is declared
+per host of the network, each judged and reported on its own); either may speak TLS
+(``--tls`` launches reference servers with ``--tls``, ``--target echo-tcp=tls://127.0.0.1:7``
+names a TLS server), and every stream case then runs over TLS unchanged. Cases about TLS
+itself are declared ``tls_only`` and run only against TLS targets; a case that judges the certificate is declared
 ``needs_verified_certificate`` and is not run when verification is off (``--tls-insecure``).
 TLS carries byte streams only, so under ``--tls`` datagram services have no target. Only loopback addresses are ever targets (../shared/DESIGN.md:
 "Only loopback addresses (127.0.0.0/8, ::1) are ever targets of tests and load runs").
@@ -293,8 +293,10 @@ def parse_target_fleet(text: str) -> list[Target]:
     ``echo-tcp=[::1]/128:7007`` (``tls://`` too): every host of it on that port, each its own
     target, named by its ``host:port`` in the results. Which addresses are hosts is
     ipaddress's ``hosts()`` rule (:func:`harness.hosts.host_range`): a /29 is its 6 hosts
-    (``127.0.0.9`` to ``127.0.0.14``; the network and broadcast addresses are nobody's), a
-    /31 or /32 (/127, /128) every address in it, because there the rule reserves none. A
+    (``127.0.0.9`` to ``127.0.0.14``; the network and broadcast addresses are no host's), a
+    /31 or /32 (/127, /128) every address in it: a /31 has no room for a network and a
+    broadcast address, its two addresses are the two ends of a link (RFC 3021), and a /32
+    is one host, so a network that small is taken to name exactly the servers meant. A
     network must be wholly loopback and have at most :data:`harness.hosts.MAX_FLEET_HOSTS`
     hosts; both are checked here, before anything is sent.
 
