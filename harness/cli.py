@@ -1,8 +1,5 @@
 """The ``wirecheck`` command: ``serve`` a reference server, ``list`` what can be served.
 
-The other commands live in modules of their own and register here: ``compare``,
-``core-benchmark``, ``cases``, ``hosts`` (harness/hosts.py: a CIDR network's hosts), ``matrix``.
-
 Contract (../shared/DESIGN.md): ``wirecheck serve SERVICE --runner RUNNER`` binds, listens,
 then prints exactly one line ``READY <tcp|udp|tls> <host>:<port>`` on stdout and serves until
 SIGTERM or SIGINT, then exits 0 with every child reaped. ``wirecheck list`` prints one line
@@ -182,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("--table", action="store_true", help="a table for people")
     list_parser.set_defaults(handler=list_services)
     add_compare_command(commands)
+    add_hosts_command(commands)  # harness/hosts.py: a CIDR network's hosts
     add_core_benchmark_command(commands)
     add_cases_command(commands)
-    add_hosts_command(commands)
     add_matrix_command(commands)
     return parser
 

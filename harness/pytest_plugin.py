@@ -68,7 +68,6 @@ import pytest
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
-from harness.hosts import MAX_FLEET_HOSTS
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
@@ -150,7 +149,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=HOST:PORT",
         help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
         "[::1]:PORT for IPv6; tls://HOST:PORT for TLS; a loopback network such as 127.0.0.8/29:PORT "
-        f"or [::1]/128:PORT for each of its hosts, at most {MAX_FLEET_HOSTS}); repeatable; launches nothing",
+        "or [::1]/128:PORT for each of its hosts); repeatable; launches nothing",
     )
     group.addoption(
         "--tls",
@@ -198,13 +197,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             metavar="VALUE",
             help=option.help,
         )
+    add_progress_options(group)  # --progress, --progress-every (harness/pytest_progress.py)
     group.addoption(
         "--results",
         default=None,
         metavar="FILE.json",
         help="write every case's verdict to this JSON file",
     )
-    add_progress_options(group)  # --progress, --progress-every (harness/pytest_progress.py)
 
 
 def _option_parser(option: ServiceOption) -> Callable[[str], Any]:
