@@ -278,8 +278,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
     # A --target where nothing listens: one ERROR before any case (harness/pytest_reachability.py).
-    target_of = lambda item: _case_and_target(item)[1]  # noqa: E731
-    config.pluginmanager.register(TargetReachability(config, targets, target_of), "wirecheck-reachability")
+    config.pluginmanager.register(TargetReachability(config, targets, _target_of), "wirecheck-reachability")
     progress = ProgressLine.if_wanted(config)  # the line naming a long-running case
     if progress is not None:
         config.pluginmanager.register(progress, "wirecheck-progress")
@@ -324,6 +323,11 @@ def _case_and_target(item: pytest.Item) -> tuple[CaseSpec, Target] | tuple[None,
     if spec is None or not isinstance(target, Target):
         return None, None
     return spec, target
+
+
+def _target_of(item: pytest.Item) -> Target | None:
+    """The target a case's item runs against; None for an item that is not a case."""
+    return _case_and_target(item)[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
