@@ -16,10 +16,11 @@ so for them it is INFO (observed, not judged).
 
 A **target** is where a service's cases are run: a reference server (``runner:raw``,
 launched by the pytest plugin) or a running server named with ``--target
-echo-tcp=127.0.0.1:7``; either may speak TLS (``--tls`` launches reference servers with
-``--tls``, ``--target echo-tcp=tls://127.0.0.1:7`` names a TLS server), and every stream case
-then runs over TLS unchanged. Cases about TLS itself are declared ``tls_only`` and run only
-against TLS targets; a case that judges the certificate is declared
+echo-tcp=127.0.0.1:7`` (or a fleet of them: ``--target echo-tcp=127.0.0.8/29:7`` is one target
+per host of the network, each judged and reported on its own); either may speak TLS
+(``--tls`` launches reference servers with ``--tls``, ``--target echo-tcp=tls://127.0.0.1:7``
+names a TLS server), and every stream case then runs over TLS unchanged. Cases about TLS
+itself are declared ``tls_only`` and run only against TLS targets; a case that judges the certificate is declared
 ``needs_verified_certificate`` and is not run when verification is off (``--tls-insecure``).
 TLS carries byte streams only, so under ``--tls`` datagram services have no target. Only loopback addresses are ever targets (../shared/DESIGN.md:
 "Only loopback addresses (127.0.0.0/8, ::1) are ever targets of tests and load runs").
@@ -33,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
+from harness.hosts import NetworkError, fleet_hosts
 from harness.runners import RUNNERS, STREAM, one_client_at_a_time_runners, runners_for
 from harness.services import SERVICES, ServiceKind
 from harness.verdicts import Level
@@ -271,10 +273,37 @@ TLS_SCHEME = "tls://"
 def parse_target_option(text: str) -> Target:
     """Parse ``NAME=HOST:PORT`` (``NAME=[::1]:PORT`` for IPv6; ``NAME=tls://HOST:PORT`` for TLS).
 
+    One server; :func:`parse_target_fleet` also takes a network (``NAME=127.0.0.8/29:PORT``).
+
+    Raises:
+        TargetOptionError: as :func:`parse_target_fleet`, or a network where one host was asked.
+    """
+    address = text.partition("=")[2]
+    if "/" in address.removeprefix(TLS_SCHEME):
+        raise TargetOptionError(f"--target {text!r}: expected one HOST:PORT, got a network")
+    (target,) = parse_target_fleet(text)
+    return target
+
+
+def parse_target_fleet(text: str) -> list[Target]:
+    """Parse ``NAME=HOST:PORT`` or ``NAME=NETWORK:PORT`` into one target per host.
+
+    Forms: ``echo-tcp=127.0.0.1:7``, ``echo-tcp=[::1]:7``, ``echo-tcp=tls://127.0.0.1:7``,
+    and a loopback network in CIDR form, ``echo-tcp=127.0.0.8/29:7007`` or
+    ``echo-tcp=[::1]/128:7007`` (``tls://`` too): every host of it on that port, each its own
+    target, named by its ``host:port`` in the results. Which addresses are hosts is
+    ipaddress's ``hosts()`` rule (:func:`harness.hosts.host_range`): a /29 is its 6 hosts
+    (``127.0.0.9`` to ``127.0.0.14``; the network and broadcast addresses are no host's), a
+    /31 or /32 (/127, /128) every address in it: a /31 has no room for a network and a
+    broadcast address, its two addresses are the two ends of a link (RFC 3021), and a /32
+    is one host, so a network that small is taken to name exactly the servers meant. A
+    network must be wholly loopback and have at most :data:`harness.hosts.MAX_FLEET_HOSTS`
+    hosts; both are checked here, before anything is sent.
+
     Raises:
         TargetOptionError: unknown service, malformed address, a port outside 1–65535, a
-            host that is not loopback (this project never targets anything else), or TLS
-            for a datagram service.
+            host or network that is not loopback (this project never targets anything else),
+            a network too large or with host bits set, or TLS for a datagram service.
     """
     name, equals, address = text.partition("=")
     tls = address.startswith(TLS_SCHEME)
@@ -286,24 +315,32 @@ def parse_target_option(text: str) -> Target:
         raise TargetOptionError(
             f"--target {text!r}: unknown service {name!r}; known services: {', '.join(SERVICES)}"
         )
-    bracketed = re.fullmatch(r"\[([^\]]+)\]:(\d+)", address)
-    plain = re.fullmatch(r"([^:\[\]]+):(\d+)", address)
+    bracketed = re.fullmatch(r"\[([^\]/]+)\](/\d+)?:(\d+)", address)
+    plain = re.fullmatch(r"([^:\[\]/]+)(/\d+)?:(\d+)", address)
     match = bracketed or plain
     if match is None:
         raise TargetOptionError(
-            f"--target {text!r}: expected HOST:PORT or [IPv6]:PORT after '=', got {address!r}"
+            f"--target {text!r}: expected HOST:PORT, [IPv6]:PORT or a loopback network such as "
+            f"127.0.0.8/29:PORT or [::1]/128:PORT after '=', got {address!r}"
         )
-    host, port = match.group(1), int(match.group(2))
+    host, prefix, port = match.group(1), match.group(2), int(match.group(3))
     if not 1 <= port <= 65535:
         raise TargetOptionError(f"--target {text!r}: port {port} is outside 1-65535")
-    if not is_loopback_host(host):
-        raise TargetOptionError(
-            f"--target {text!r}: {host} is not a loopback address; wirecheck only targets "
-            "127.0.0.0/8, ::1 and localhost"
-        )
     if tls and STREAM not in SERVICES[name].kind.carried_by:
         raise TargetOptionError(f"--target {text!r}: TLS carries byte streams; {name} is a datagram service")
-    return Target(name, host=host, port=port, tls=tls)
+    if prefix is None:
+        hosts = [host]
+        if not is_loopback_host(host):
+            raise TargetOptionError(
+                f"--target {text!r}: {host} is not a loopback address; wirecheck only targets "
+                "127.0.0.0/8, ::1 and localhost"
+            )
+    else:
+        try:
+            hosts = fleet_hosts(host + prefix)
+        except NetworkError as exc:
+            raise TargetOptionError(f"--target {text!r}: {exc}") from None
+    return [Target(name, host=member, port=port, tls=tls) for member in hosts]
 
 
 def select_targets(
@@ -320,7 +357,7 @@ def select_targets(
         runners: --runner values; empty means every reference runner carrying the service
             (a runner judged as a finding, such as wsgiref, only when named).
         target_options: --target values. If any is given, only those services run, only
-            against those servers, and nothing is launched.
+            against those servers (every host of a network), and nothing is launched.
         tls: reference servers are launched over TLS; services TLS cannot carry (datagram
             services) then have no target.
 
@@ -340,7 +377,7 @@ def select_targets(
             raise TargetOptionError(f"--runner {name!r}: unknown; known runners: {', '.join(RUNNERS)}")
     wanted = set(services or SERVICES)
     selected: dict[str, list[Target]] = {}
-    explicit = [parse_target_option(text) for text in target_options]
+    explicit = [target for text in target_options for target in parse_target_fleet(text)]
     if explicit:
         for target in explicit:
             if target.service in wanted and target not in selected.get(target.service, []):

@@ -22,6 +22,7 @@ from harness.catalogue import add_cases_command
 from harness.check_command import add_check_command
 from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
+from harness.hosts import add_hosts_command
 from harness.interop import add_matrix_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("--table", action="store_true", help="a table for people")
     list_parser.set_defaults(handler=list_services)
     add_compare_command(commands)
+    add_hosts_command(commands)  # harness/hosts.py: a CIDR network's hosts
     add_core_benchmark_command(commands)
     add_cases_command(commands)
     add_check_command(commands)

@@ -15,7 +15,10 @@ certificate from one throw-away authority of its own (``--cert/--key``) and trus
 authority's CA; ``--target NAME=tls://HOST:PORT`` names a running TLS server, verified against
 ``--tls-ca FILE`` (default: the system's CAs) or not at all with ``--tls-insecure``. Stream
 cases run unchanged over TLS; datagram services are deselected under ``--tls``; cases about
-TLS itself run only against TLS targets. ``--strict`` (SHOULD
+TLS itself run only against TLS targets. A ``--target`` may name a loopback network
+(``NAME=127.0.0.8/29:PORT``): each of its hosts is a target of its own (harness/hosts.py says
+which addresses are hosts). ``--progress auto|always|never`` and ``--progress-every SECONDS``
+control the line that names a long-running case (harness/pytest_progress.py). ``--strict`` (SHOULD
 failures count toward the exit status) is pytest's own flag — pytest 9 owns the name (it
 also turns on strict markers, xfail and parametrization IDs, all of which the suites
 satisfy) — so it is read here, not registered.
@@ -38,6 +41,10 @@ Theory of operation:
   of every worker launching every server.) Verdicts are computed on the worker and carried
   to the controller as an extra report attribute (``report.wirecheck``; pytest serialises a
   report's extra attributes), where the results file is written once.
+- *Nothing listening.* Each ``--target`` is probed once before collection
+  (harness/pytest_reachability.py): where nothing listens, its cases are deselected and one
+  item reports one ERROR ("connection refused at 127.0.0.1:1"), so a setup mistake reads as
+  one line, not as a column of FAILED cases blamed on an absent server.
 - *Verdicts.* ``pytest_runtest_makereport`` maps (level, exception) to a verdict
   (:func:`harness.verdicts.verdict_for`) and sets the report's outcome so that pytest's
   exit status is the contract's: 0 iff no MUST case FAILED, nothing ERRORed, and, with
@@ -62,6 +69,8 @@ from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_t
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.launch import LaunchError, RunningServer, launch_server
+from harness.pytest_progress import ProgressLine, add_progress_options
+from harness.pytest_reachability import TargetReachability
 from harness.services import (
     ServiceOption,
     ServiceOptionError,
@@ -139,7 +148,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME=HOST:PORT",
         help="run service NAME's cases against a running server at HOST:PORT (loopback only; "
-        "[::1]:PORT for IPv6; tls://HOST:PORT for TLS); repeatable; launches nothing",
+        "[::1]:PORT for IPv6; tls://HOST:PORT for TLS; a loopback network such as 127.0.0.8/29:PORT "
+        "or [::1]/128:PORT for each of its hosts); repeatable; launches nothing",
     )
     group.addoption(
         "--tls",
@@ -187,6 +197,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             metavar="VALUE",
             help=option.help,
         )
+    add_progress_options(group)  # --progress, --progress-every (harness/pytest_progress.py)
     group.addoption(
         "--results",
         default=None,
@@ -266,6 +277,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
+    # A --target where nothing listens: one ERROR before any case (harness/pytest_reachability.py).
+    config.pluginmanager.register(TargetReachability(config, targets, _target_of), "wirecheck-reachability")
+    progress = ProgressLine.if_wanted(config)  # the line naming a long-running case
+    if progress is not None:
+        config.pluginmanager.register(progress, "wirecheck-progress")
     if not config.getoption("hypothesis_profile", None):
         load_profile()  # $HYPOTHESIS_PROFILE, else ci
 
@@ -307,6 +323,11 @@ def _case_and_target(item: pytest.Item) -> tuple[CaseSpec, Target] | tuple[None,
     if spec is None or not isinstance(target, Target):
         return None, None
     return spec, target
+
+
+def _target_of(item: pytest.Item) -> Target | None:
+    """The target a case's item runs against; None for an item that is not a case."""
+    return _case_and_target(item)[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
