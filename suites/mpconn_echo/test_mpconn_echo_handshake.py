@@ -147,9 +147,20 @@ def test_malformed_challenge_is_refused(endpoint: Endpoint, authkey: bytes) -> N
 @case(
     "mpconn-echo/handshake/14",
     level=MUST,
+    plaintext_only=True,  # multiprocessing.connection speaks no TLS
     requirement=H9,
     expected="this interpreter's multiprocessing.connection.Client round-trips bytes and a pickled dict",
 )
 def test_stdlib_client_round_trips(endpoint: Endpoint, authkey: bytes, record_observation) -> None:
     version = mpconn.check_stdlib_client_round_trip(endpoint, authkey)
     record_observation(f"Python {version}'s Client: bytes and objects round-trip")
+
+
+@case(
+    "mpconn-echo/handshake/15",
+    level=MUST,
+    requirement=H6,
+    expected="after our #FAILURE# to the server's MAC and a message: the server's close, nothing echoed",
+)
+def test_client_refusal_of_the_server_is_obeyed(endpoint: Endpoint, authkey: bytes) -> None:
+    mpconn.check_client_refusal_ends_connection(endpoint, authkey, b"not to be echoed")
