@@ -15,13 +15,15 @@ resetting and slow-drip mutants also show that a hostile target makes the suite 
 bounded time: the wall time is printed, and the only time assertion is the subprocess bound.
 
 Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
-time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1)
+time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1,
+WSGI, XML-RPC, the multiprocessing.connection echo, its RPC server and the HMAC echo, arrays)
 the suite is also run against a reference server (the control: it must pass, so the kills are
 the mutants' doing), and every MUST case ID in that run's results must be registered as
 killed by some mutant — a new MUST case without a mutant fails here until one is added to
 the zoo. The HTTP wire mutants share a hand-written server of their own
 (fixtures/mutants/_http_mutant_server.py); it has a control too: without a defect it must
-pass every rest-http case, SHOULDs included.
+pass every rest-http case, SHOULDs included. So do the mpconn-echo and rpc-mpconn mutants'
+shared Listener (fixtures/mutants/_mpconn_mutant.py), against its two suites.
 
 TLS mutants (``Mutant.tls``) are given a throw-away authority of the test's own, issue their
 certificate from it, and are judged as ``tls://`` targets with ``--tls-ca`` set to its CA; the
