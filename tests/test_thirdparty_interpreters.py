@@ -51,7 +51,7 @@ SUITE_TIMEOUT_S = 900.0
 
 # Every case of the suite, each of which must be judged on every Listener.
 CASES_OF_THE_SUITE = tuple(f"mpconn-echo/framing/{n}" for n in range(1, 9)) + tuple(
-    f"mpconn-echo/handshake/{n}" for n in range(1, 16)
+    f"mpconn-echo/handshake/{n}" for n in range(1, 17)
 )
 
 FAILED = Verdict.FAILED.value

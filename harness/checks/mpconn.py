@@ -430,6 +430,22 @@ def check_truncated_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
     )
 
 
+def check_malformed_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
+    """A bare (unprefixed) 32-byte HMAC-SHA256 and a 5-byte answer get #FAILURE# and a close; a
+    300-byte MAC message gets a close (#FAILURE# allowed before it). None is welcomed."""
+    _check_answer_refused(
+        endpoint,
+        lambda challenge: hmac.new(authkey, challenge, "sha256").digest(),
+        "a correct HMAC-SHA256 with no {sha256} prefix (32 bytes: not a legacy length)",
+    )
+    _check_answer_refused(endpoint, lambda challenge: b"{md5}", "a 5-byte answer")
+    expected = "the server's close, #FAILURE# allowed before it, after a 300-byte MAC message"
+    with FramedPeer(endpoint) as peer:
+        challenge = receive_challenge(peer)
+        peer.send_message(create_response(authkey, challenge).ljust(300, b"\0"), expected=expected)
+        peer.expect_close(expected=expected, allowed_last=FAILURE)
+
+
 def check_replayed_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
     """The right MAC of an earlier connection's challenge does not open a new connection."""
     with FramedPeer(endpoint) as first:
