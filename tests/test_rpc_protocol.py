@@ -182,3 +182,23 @@ def test_the_registered_functions_are_the_fixed_set_and_none_blocks() -> None:
 def test_an_unknown_codec_is_refused() -> None:
     with pytest.raises(ValueError):
         codec_named("marshal")
+
+
+def test_pickle_codec_refuses_an_allocation_by_size_and_other_uses_of_the_allowed_globals() -> None:
+    class Allocate:
+        def __reduce__(self):
+            return (bytearray, (1 << 40,))
+
+    class Encode:
+        def __reduce__(self):
+            import _codecs
+
+            return (_codecs.encode, (b"data", "zlib"))
+
+    codec = PickleCodec()
+    dispatcher = RpcDispatcher(codec)
+    for value in (Allocate(), Encode()):
+        reply = codec.decode_reply(dispatcher.answer(pickle.dumps(("echo", (value,), {}), 4))[0])
+        assert reply.error is not None and reply.error.type_name == "ValueError"
+    reply = codec.decode_reply(dispatcher.answer(pickle.dumps(("echo", (bytearray(b"ok"),), {}), 3))[0])
+    assert reply.result == bytearray(b"ok")

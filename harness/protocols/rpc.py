@@ -210,12 +210,32 @@ class JsonCodec:
         raise MalformedRequest('neither {"result": ...} nor {"error": {"type": ..., "message": ...}}')
 
 
-# The globals a request may name: plain data types only (protocol 2 pickles Python 3 bytes as
-# a call of _codecs.encode; Python 2 pickles name __builtin__). Nothing that runs code.
-_PLAIN_DATA_GLOBALS = frozenset(
-    {(module, name) for module in ("builtins", "__builtin__") for name in ("set", "frozenset", "bytearray", "complex")}
-    | {("_codecs", "encode")}
-)
+def _bytearray_of_data(*args: Any) -> bytearray:
+    """``bytearray`` as pickles call it (of bytes, or of text and an encoding), never of a size:
+    ``bytearray(1 << 40)`` would make the loader allocate a terabyte."""
+    if not args or not isinstance(args[0], (bytes, str)):
+        raise pickle.UnpicklingError("bytearray() is loaded only from data, not from a size")
+    return bytearray(*args)
+
+
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol 2 calls it for Python 3 bytes: text to latin-1, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is loaded only as protocol 2's latin-1 bytes")
+    return text.encode("latin-1")
+
+
+# The globals a request may name, and what each resolves to: plain data types only (protocol 2
+# pickles Python 3 bytes as a call of _codecs.encode; Python 2 pickles name __builtin__).
+# Nothing that runs code, and nothing that allocates more than the pickle's own size implies.
+_PLAIN_DATA_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = {
+    **{
+        (module, name): factory
+        for module in ("builtins", "__builtin__")
+        for name, factory in (("set", set), ("frozenset", frozenset), ("bytearray", _bytearray_of_data), ("complex", complex))
+    },
+    ("_codecs", "encode"): _latin1_bytes,
+}
 # A reply may also carry an exception instance of a built-in exception type.
 _BUILTIN_EXCEPTIONS = frozenset(
     name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
@@ -235,7 +255,7 @@ class PlainDataUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _PLAIN_DATA_GLOBALS:
-            return super().find_class(module, name)
+            return _PLAIN_DATA_GLOBALS[(module, name)]
         if self._exceptions_allowed and module in ("builtins", "exceptions") and name in _BUILTIN_EXCEPTIONS:
             return getattr(builtins, name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not plain data: refused")
@@ -260,13 +280,20 @@ class PickleCodec:
 
     name = "pickle"
 
+    def __init__(self) -> None:
+        # Whether the request being answered came pickled twice (the recipe's RPCProxy): its
+        # reply goes the same way. One codec per connection, and one request at a time in it.
+        self._double_pickled = False
+
     # -- the server's side -------------------------------------------------------------------
 
     def decode_request(self, payload: bytes) -> tuple[str, tuple, dict]:
+        self._double_pickled = False
         call = _load_plain(payload)
         if isinstance(call, bytes):
             # The recipe's RPCProxy: pickle.dumps((name, args, kwargs)) sent with
             # Connection.send, which pickles the bytes once more.
+            self._double_pickled = True
             call = _load_plain(call)
         return _plain_request(call)
 
@@ -278,11 +305,9 @@ class PickleCodec:
             exception = getattr(builtins, type_name, ValueError)(message)
         return self._dumps(exception, request)
 
-    @staticmethod
-    def _dumps(value: Any, request: bytes) -> bytes:
-        outer = pickle_protocol_of(request)
-        protocol = min(max(outer, MIN_REPLY_PICKLE_PROTOCOL), pickle.HIGHEST_PROTOCOL)
-        if outer and _is_pickled_bytes(request):
+    def _dumps(self, value: Any, request: bytes) -> bytes:
+        protocol = min(max(pickle_protocol_of(request), MIN_REPLY_PICKLE_PROTOCOL), pickle.HIGHEST_PROTOCOL)
+        if self._double_pickled:
             # Answer the recipe's RPCProxy as it asked: pickled, then pickled again.
             return pickle.dumps(pickle.dumps(value, protocol), protocol)
         return pickle.dumps(value, protocol)
@@ -300,13 +325,6 @@ class PickleCodec:
         if isinstance(value, BaseException):
             return RpcReply(error=RemoteError(type(value).__name__, _message_of(value)), exception=value)
         return RpcReply(result=value)
-
-
-def _is_pickled_bytes(request: bytes) -> bool:
-    try:
-        return isinstance(_load_plain(request), bytes)
-    except MalformedRequest:
-        return False
 
 
 Codec = JsonCodec | PickleCodec
