@@ -3,7 +3,8 @@
 Driven by the fake runner (tests/sansio.py): requests are fed whole, one byte at a time, and
 back to back with trailing data; the handshake is mpconn's (tests/test_mpconn_protocol.py
 checks it against CPython's), so here it is only run, and shown to keep every request
-undecoded until it is over.
+undecoded until it is over. Hypothesis echoes any JSON value (and, under pickle, bytes and
+tuples too) through the dispatcher and requires the same types back.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.checks.rpc import deeply_nested_request, same_typed
 from harness.protocols.mpconn import (
@@ -202,3 +205,26 @@ def test_pickle_codec_refuses_an_allocation_by_size_and_other_uses_of_the_allowe
         assert reply.error is not None and reply.error.type_name == "ValueError"
     reply = codec.decode_reply(dispatcher.answer(pickle.dumps(("echo", (bytearray(b"ok"),), {}), 3))[0])
     assert reply.result == bytearray(b"ok")
+
+
+# JSON values: what the JSON codec carries, each kind at its edges (no NaN or Infinity: not JSON).
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(value=json_values)
+def test_any_json_value_is_echoed_with_its_types(value: object) -> None:
+    codec = JsonCodec()
+    reply = codec.decode_reply(RpcDispatcher(codec).answer(codec.encode_request("echo", (value,)))[0])
+    assert reply.error is None and same_typed(reply.result, value)
+
+
+@given(value=json_values | st.binary() | st.tuples(st.integers(), st.binary()))
+def test_any_plain_value_is_echoed_with_its_types_under_pickle(value: object) -> None:
+    codec = PickleCodec()
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        reply = codec.decode_reply(RpcDispatcher(codec).answer(codec.encode_request("echo", (value,), protocol=protocol))[0])
+        assert reply.error is None and same_typed(reply.result, value)

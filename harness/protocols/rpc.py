@@ -210,12 +210,16 @@ class JsonCodec:
         raise MalformedRequest('neither {"result": ...} nor {"error": {"type": ..., "message": ...}}')
 
 
-def _bytearray_of_data(*args: Any) -> bytearray:
-    """``bytearray`` as pickles call it (of bytes, or of text and an encoding), never of a size:
-    ``bytearray(1 << 40)`` would make the loader allocate a terabyte."""
-    if not args or not isinstance(args[0], (bytes, str)):
-        raise pickle.UnpicklingError("bytearray() is loaded only from data, not from a size")
-    return bytearray(*args)
+def _from_data_only(kind: type) -> Callable[..., Any]:
+    """``bytes``/``bytearray`` as pickles call them (empty, of bytes, or of text and an encoding),
+    never of a size: ``bytearray(1 << 40)`` would make the loader allocate a terabyte."""
+
+    def make(*args: Any) -> Any:
+        if args and not isinstance(args[0], (bytes, str)):
+            raise pickle.UnpicklingError(f"{kind.__name__}() is loaded only from data, not from a size")
+        return kind(*args)
+
+    return make
 
 
 def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
@@ -232,7 +236,13 @@ _PLAIN_DATA_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = {
     **{
         (module, name): factory
         for module in ("builtins", "__builtin__")
-        for name, factory in (("set", set), ("frozenset", frozenset), ("bytearray", _bytearray_of_data), ("complex", complex))
+        for name, factory in (
+            ("set", set),
+            ("frozenset", frozenset),
+            ("bytes", _from_data_only(bytes)),  # protocol 2's b"": bytes()
+            ("bytearray", _from_data_only(bytearray)),
+            ("complex", complex),
+        )
     },
     ("_codecs", "encode"): _latin1_bytes,
 }
