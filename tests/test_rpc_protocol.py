@@ -228,3 +228,11 @@ def test_any_plain_value_is_echoed_with_its_types_under_pickle(value: object) ->
     for protocol in (2, pickle.HIGHEST_PROTOCOL):
         reply = codec.decode_reply(RpcDispatcher(codec).answer(codec.encode_request("echo", (value,), protocol=protocol))[0])
         assert reply.error is None and same_typed(reply.result, value)
+
+
+def test_a_lone_surrogate_in_a_result_or_an_error_message_is_still_answered_in_json() -> None:
+    codec = JsonCodec()
+    dispatcher = RpcDispatcher(codec)
+    assert codec.decode_reply(dispatcher.answer(b'["echo", ["\\ud800"], {}]')[0]).result == "\ud800"
+    error = codec.decode_reply(dispatcher.answer(b'["raise_value_error", ["\\ud800"], {}]')[0]).error
+    assert error is not None and error.message == "\ud800"

@@ -11,11 +11,12 @@ clients).
 Theory of operation. The transport is mpconn-echo's, unchanged and not repeated here: the
 frames and the mutual HMAC challenge of :class:`harness.protocols.mpconn.AuthenticatedListenerProtocol`.
 That class calls :meth:`RpcDispatcher.answer` only once both sides are authenticated, so a
-request is never decoded before then: SPEC.md R1, "A server MUST NOT decode (and so never
-unpickle) anything a client sends before both sides are authenticated." Each request frame is
+request is never decoded before then: SPEC.md T2, "A server MUST NOT decode (and so never
+unpickle) anything a client sends before both sides are authenticated". Each request frame is
 answered by exactly one reply frame, in order; a request that cannot be decoded, names an
-unknown function, or raises, gets an error reply and the connection goes on (R5: "an unknown
-function name MUST get an error reply, and the server MUST go on serving that connection").
+unknown function, or raises, gets an error reply and the connection goes on (C3: "A call naming
+a function that is not registered MUST get an error reply, and the server MUST go on serving
+that connection and new ones").
 
 Two codecs (``--option codec=json|pickle``):
 
@@ -31,9 +32,8 @@ Two codecs (``--option codec=json|pickle``):
   the same way (pickled twice). Replies use the request's pickle protocol (2 at least), so a
   2.7 client can read its answer (a 3.8+ Listener's default protocol 4 is unreadable to it).
   Even after authentication, requests are loaded by :class:`PlainDataUnpickler`, which
-  resolves no global beyond a few plain data types: pickle's "never unpickle data that could
-  have come from an untrusted source" is honoured twice, by authentication and by the
-  allow-list.
+  resolves no global beyond a few plain data types (SPEC.md K2): the pickle documentation's
+  "Only unpickle data you trust" is honoured twice, by authentication and by the allow-list.
 
 JSON is the default because a JSON server cannot be made to run code by any client, key or no
 key; pickle is for peers that are Python and trusted, as the recipe's are.
@@ -188,7 +188,9 @@ class JsonCodec:
     @staticmethod
     def _dumps(document: Any) -> bytes:
         # allow_nan=False: the result inf (add(1e308, 1e308)) is an error, not invalid JSON.
-        return json.dumps(document, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        # ensure_ascii: a lone surrogate (a client may send "\ud800") is escaped, where UTF-8
+        # could not encode it.
+        return json.dumps(document, allow_nan=False).encode("ascii")
 
     # -- the client's side -------------------------------------------------------------------
 
