@@ -13,6 +13,9 @@ A missing interpreter is a failure, never a skip: the machine doc of this projec
 pyenv has 2.7 and 3.6-3.13, so finding fewer means the machine is not what the tests were
 measured on, and a silent skip would leave the interpreters unjudged while CI stays green.
 
+The other direction for rpc-mpconn: every interpreter's stdlib Client calls the reference RPC
+server, under each codec (``harness.checks.rpc.check_stdlib_client_calls``).
+
 The Listener's key is a fixed test key (like the mutant zoo's): these Listeners exist only to
 be judged. It reaches the Listener through its environment and the suite through ``--authkey``.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -33,8 +36,11 @@ from fixtures.suite_run import (
     wait_until_process_group_gone,
 )
 from fixtures.thirdparty import RECIPES_DIRECTORY
+from harness.checks import rpc
+from harness.checks.endpoint import Deadline, Endpoint
 from harness.interop import Interpreter, discover_interpreters
-from harness.launch import RunningServer, launch_command
+from harness.launch import RunningServer, launch_command, launch_server
+from harness.protocols.rpc import CODEC_NAMES
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
@@ -168,3 +174,25 @@ def test_interpreters_listener_gets_its_measured_verdicts(version: str, listener
         if measured.get(case_id) != expected.get(case_id)
     ]
     assert not differences, f"CPython {run.version}'s verdicts moved:\n" + "\n".join(differences)
+
+
+@pytest.fixture(scope="module", params=CODEC_NAMES)
+def rpc_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, RunningServer]]:
+    """The reference rpc-mpconn server under each codec, on the threading runner."""
+    server = launch_server(
+        "rpc-mpconn", "threading", options={"authkey": INTERPRETER_TEST_KEY, "codec": request.param}, secret_options=("authkey",)
+    )
+    with server:
+        yield request.param, server
+
+
+@pytest.mark.parametrize("version", EXPECTED_MINOR_VERSIONS)
+def test_interpreters_client_calls_the_rpc_server(version: str, rpc_server: tuple[str, RunningServer]) -> None:
+    """The other direction: every interpreter's stdlib Client calls our RPC server, under JSON and
+    under pickle, whose replies come in the request's pickle protocol (2 for a 2.7 Client)."""
+    interpreter = interpreters_by_minor_version().get(version)
+    assert interpreter is not None, f"no CPython {version} on this machine: see test_every_interpreter_of_this_machine_kind_is_found"
+    codec, server = rpc_server
+    endpoint = Endpoint(server.address[0], server.address[1], Deadline(30.0))
+    client_version = rpc.check_stdlib_client_calls(endpoint, INTERPRETER_TEST_KEY.encode(), codec, interpreter.path)
+    assert client_version == interpreter.version

@@ -302,19 +302,24 @@ def check_stdlib_client_calls(endpoint: Endpoint, authkey: bytes, codec_name: st
     )
 
 
-# The stdlib Client's side of the recipe's RPCProxy. Under pickle the request goes with
+# The stdlib Client's side of the recipe's RPCProxy, for CPython 2.7 and 3.x alike (any
+# interpreter's Client can be the peer). Under pickle the request goes with
 # Connection.send, as the recipe's proxy sends it; the reply is read with recv_bytes and loaded
 # with an allow-list, not recv(): the server under test may be hostile, and recv() would run
 # whatever its pickle names in this process.
 _STDLIB_CLIENT = textwrap.dedent(
     """
-    import binascii, builtins, io, json, pickle, sys
+    import binascii, io, json, pickle, sys
     from multiprocessing.connection import Client
+    try:
+        import builtins
+    except ImportError:  # Python 2
+        import __builtin__ as builtins
 
     class Plain(pickle.Unpickler):
         def find_class(self, module, name):
             value = getattr(builtins, name, None)
-            if module == "builtins" and isinstance(value, type) and issubclass(value, BaseException):
+            if module in ("builtins", "exceptions") and isinstance(value, type) and issubclass(value, BaseException):
                 return value
             raise pickle.UnpicklingError("refused global %s.%s" % (module, name))
 
