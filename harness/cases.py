@@ -62,6 +62,8 @@ class CaseSpec:
         tls_only: the case is about TLS itself and runs only against TLS targets.
         needs_verified_certificate: the case judges the certificate, so it runs only when
             the client verifies it (not under ``--tls-insecure``).
+        plaintext_only: the case's client cannot speak TLS (a stdlib client of a protocol with
+            no TLS of its own), so it runs only against plaintext targets.
     """
 
     case_id: str
@@ -71,10 +73,13 @@ class CaseSpec:
     level_for_runner: Mapping[str, Level] = field(default_factory=dict)
     tls_only: bool = False
     needs_verified_certificate: bool = False
+    plaintext_only: bool = False
 
     def applies_to(self, target: "Target", *, certificate_verified: bool) -> bool:
         """Whether this case runs against ``target`` (TLS cases need a TLS target)."""
         if self.tls_only and not target.tls:
+            return False
+        if self.plaintext_only and target.tls:
             return False
         return certificate_verified or not self.needs_verified_certificate
 
@@ -138,6 +143,7 @@ def case(
     level_for_runner: Mapping[str, Level] | None = None,
     tls_only: bool = False,
     needs_verified_certificate: bool = False,
+    plaintext_only: bool = False,
 ) -> Callable[[F], F]:
     """Declare a pytest test function as the conformance case ``case_id``.
 
@@ -149,6 +155,7 @@ def case(
         level_for_runner: levels that differ for some reference runners.
         tls_only: run only against TLS targets (a case about TLS itself).
         needs_verified_certificate: run only when the certificate is verified.
+        plaintext_only: run only against plaintext targets (the case's client has no TLS).
 
     Returns:
         A decorator that registers the case and returns the function unchanged but for the
@@ -173,6 +180,7 @@ def case(
         overrides,
         tls_only=tls_only or needs_verified_certificate,
         needs_verified_certificate=needs_verified_certificate,
+        plaintext_only=plaintext_only,
     )
 
     def register(function: F) -> F:

@@ -476,21 +476,46 @@ def _fresh_secrets() -> dict[str, str]:
 
 
 def launch_with_secrets(
-    per_run_secrets: dict[str, str], service: str, runner: str, tls_files: tuple[str, str] | None = None
+    per_run_secrets: dict[str, str],
+    service: str,
+    runner: str,
+    tls_files: tuple[str, str] | None = None,
+    *,
+    shared_options: dict[str, str] | None = None,
 ) -> RunningServer:
-    """:func:`launch_server`, passing the service's per-run secret options (in its environment)."""
-    options = {
+    """:func:`launch_server`, passing the service's per-run secret options (in its environment)
+    and the options it shares with its checks as the command line gave them (``shared_options``:
+    a server must speak what its checks expect, such as a codec)."""
+    secret = {
         option.name: per_run_secrets[option.name]
         for option in per_run_secret_options(get_service(service))
         if option.name in per_run_secrets
     }
-    return launch_server(service, runner, options=options, secret_options=tuple(options), tls_files=tls_files)
+    own = {option.name for option in get_service(service).options if option.for_server}
+    shared = {name: text for name, text in (shared_options or {}).items() if name in own and name not in secret}
+    return launch_server(service, runner, options={**shared, **secret}, secret_options=tuple(secret), tls_files=tls_files)
+
+
+def shared_option_texts(config: pytest.Config) -> dict[str, str]:
+    """The non-secret options that both servers and checks read, where the command line changed
+    them from their default: the reference servers are launched with the same value."""
+    return {
+        name: str(config.getoption(option.attribute))
+        for name, option in checker_options().items()
+        if option.for_server and not option.secret and config.getoption(option.attribute) != option.default
+    }
 
 
 @pytest.fixture(scope="session")
 def wirecheck_servers(pytestconfig: pytest.Config) -> Iterator[ServerPool]:
     """The session's reference servers (launched lazily; stopped at session end)."""
-    pool = ServerPool(functools.partial(launch_with_secrets, pytestconfig.stash[RUN_KEY].per_run_secrets))
+    pool = ServerPool(
+        functools.partial(
+            launch_with_secrets,
+            pytestconfig.stash[RUN_KEY].per_run_secrets,
+            shared_options=shared_option_texts(pytestconfig),
+        )
+    )
     try:
         yield pool
     finally:

@@ -28,6 +28,7 @@ from harness.protocols.http_gateway import WsgiApplication, WsgiGatewayProtocol
 from harness.protocols.mpconn import MAX_MESSAGE_BYTES as MPCONN_MAX_MESSAGE_BYTES
 from harness.protocols.mpconn import MultiprocessingEchoProtocol
 from harness.protocols.auth_echo import AuthEchoProtocol
+from harness.protocols.rpc import CODEC_NAMES, DEFAULT_CODEC, parse_codec_name, rpc_listener
 from harness.protocols.echo import MAX_LINE_BYTES, EchoDatagramProtocol, EchoProtocol, LineEchoProtocol
 from harness.protocols.timekeeping import (
     CtimeDatagramProtocol,
@@ -322,6 +323,17 @@ MAX_MESSAGE = ServiceOption(
     for_server=True,
 )
 
+CODEC = ServiceOption(
+    "codec",
+    parse_codec_name,
+    DEFAULT_CODEC,
+    f"how rpc-mpconn encodes calls: {' or '.join(CODEC_NAMES)} (default {DEFAULT_CODEC}, the safe option: "
+    "decoding JSON runs no code); the suite's checks use the same codec, and the reference servers it "
+    "launches are given it",
+    for_server=True,
+    for_checks=True,
+)
+
 LARGE_FRAMES = ServiceOption(
     "large",
     parse_flag,
@@ -549,6 +561,16 @@ SERVICES: dict[str, Service] = {
             "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
             options=(AUTHKEY,),
             modules=("harness/protocols/auth_echo.py", "harness/checks/auth_echo.py"),
+        ),
+        Service(
+            "rpc-mpconn",
+            ServiceKind.BYTE_STREAM,
+            lambda config: rpc_listener(config.options[AUTHKEY.name], config.random_bytes, config.options[CODEC.name]),
+            "suites/rpc_mpconn/SPEC.md",
+            "the Cookbook's RPCHandler: (name, args, kwargs) over an authenticated multiprocessing.connection, "
+            "a result or a typed exception back",
+            options=(AUTHKEY, CODEC),
+            modules=("harness/protocols/rpc.py", "harness/checks/rpc.py"),
         ),
         Service(
             "array-tcp",

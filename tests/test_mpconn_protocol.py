@@ -132,7 +132,7 @@ def test_wrong_truncated_and_unlisted_macs_are_refused() -> None:
 def test_listener_authenticates_both_ways_then_echoes(max_bytes: int) -> None:
     protocol, drive, challenge = started(max_bytes)
     authenticate(drive, challenge)
-    assert protocol.state is ListenerState.ECHOING
+    assert protocol.state is ListenerState.AUTHENTICATED
     assert decode_all(drive.feed(encode_frame(b"") + encode_frame(b"hello"))) == [b"", b"hello"]
     assert decode_all(drive.feed(encode_frame(b"big", extended=True))) == [b"big"]
     assert not protocol.wants_close
@@ -216,4 +216,4 @@ def test_this_interpreters_stdlib_client_authenticates_with_our_listener() -> No
             ours.sendall(drive.feed(data))
         client.join(5.0)
     assert outcome == {"echo": b"ping"}
-    assert protocol.state is ListenerState.ECHOING
+    assert protocol.state is ListenerState.AUTHENTICATED

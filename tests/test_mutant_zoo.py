@@ -15,13 +15,15 @@ resetting and slow-drip mutants also show that a hostile target makes the suite 
 bounded time: the wall time is printed, and the only time assertion is the subprocess bound.
 
 Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
-time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1)
+time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1,
+WSGI, XML-RPC, the multiprocessing.connection echo, its RPC server and the HMAC echo, arrays)
 the suite is also run against a reference server (the control: it must pass, so the kills are
 the mutants' doing), and every MUST case ID in that run's results must be registered as
 killed by some mutant — a new MUST case without a mutant fails here until one is added to
 the zoo. The HTTP wire mutants share a hand-written server of their own
 (fixtures/mutants/_http_mutant_server.py); it has a control too: without a defect it must
-pass every rest-http case, SHOULDs included.
+pass every rest-http case, SHOULDs included. So do the mpconn-echo and rpc-mpconn mutants'
+shared Listener (fixtures/mutants/_mpconn_mutant.py), against its two suites.
 
 TLS mutants (``Mutant.tls``) are given a throw-away authority of the test's own, issue their
 certificate from it, and are judged as ``tls://`` targets with ``--tls-ca`` set to its CA; the
@@ -43,7 +45,7 @@ from typing import Iterator
 
 import pytest
 
-from fixtures.mutants import MUTANTS, MUTANTS_DIRECTORY, Mutant
+from fixtures.mutants import MUTANT_ZOO_AUTHKEY, MUTANTS, MUTANTS_DIRECTORY, Mutant
 from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
@@ -149,6 +151,21 @@ def test_http_mutants_server_without_a_defect_passes_every_case(tmp_path: Path) 
     not_ok = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value]
     assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED and not not_ok, (
         f"the HTTP mutants' server fails on its own (exit status {run.exit_status}):\n" + "\n".join(not_ok)
+    )
+
+
+@pytest.mark.parametrize(("service", "listener"), [("mpconn-echo", "echo"), ("rpc-mpconn", "rpc")])
+def test_mpconn_mutants_listener_without_a_defect_passes_every_case(service: str, listener: str, tmp_path: Path) -> None:
+    """The mpconn and RPC mutants' shared Listener (fixtures/mutants/_mpconn_mutant.py), run as it
+    is, passes every case of its service, SHOULDs included: what a mutant fails is its override's."""
+    base_command = [sys.executable, str(MUTANTS_DIRECTORY / "_mpconn_mutant.py"), MUTANT_ZOO_AUTHKEY, listener]
+    run = run_suite_against_command(
+        base_command, service, tmp_path / "results.json", extra_arguments=["--authkey", MUTANT_ZOO_AUTHKEY]
+    )
+    print(f"suite against the mutants' {listener} Listener without a defect: {run.wall_time_s:.1f} s")
+    not_ok = [run.describe(case_id) for case_id in run.cases if run.verdict_of(case_id) != Verdict.OK.value]
+    assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED and not not_ok, (
+        f"the mutants' {listener} Listener fails on its own (exit status {run.exit_status}):\n" + "\n".join(not_ok)
     )
 
 

@@ -53,3 +53,21 @@ def test_stream_suites_pass_over_tls_on_every_reference_runner(tmp_path: Path) -
     tls_section = {record["target"] for record in run.records if record["id"].startswith("echo-tcp/tls/")}
     assert tls_section == {f"runner:{runner}+tls" for runner in runners_for(STREAM) if RUNNERS[runner].reference}
     assert {record["service"] for record in run.records} == set(SERVICES)
+
+
+def test_rpc_suite_passes_over_tls_under_the_pickle_codec_on_every_reference_runner(tmp_path: Path) -> None:
+    """rpc-mpconn over TLS with ``--codec pickle``: the reference servers are launched with the
+    codec the suite is told, and the pickle codec's SHOULD (plain data only) is met everywhere.
+    The JSON codec in plaintext is judged by the plain suite run on every runner."""
+    results = tmp_path / "results.json"
+    arguments = ["--tls", "--service=rpc-mpconn", "--codec", "pickle", "--strict", "-n", "2", "--results", str(results), "-q"]
+    run = run_pytest_suites(arguments, results, suite_timeout=TLS_SUITE_TIMEOUT_S, what="rpc-mpconn over TLS, pickle codec")
+    print(f"rpc-mpconn over TLS under pickle on every runner: exit {run.exit_status}, {run.wall_time_s:.1f} s")
+
+    not_ok = [f"{record['verdict']} {record['id']} @ {record['target']}: {record['actual'][:300]}" for record in run.records if record["verdict"] != Verdict.OK.value]
+    assert not not_ok, "cases not OK over TLS under pickle:\n" + "\n".join(not_ok)
+    assert run.exit_status == EXIT_ALL_MUST_CASES_PASSED, run.output[-4000:]
+    expected_targets = {f"runner:{runner}+tls" for runner in runners_for(STREAM) if RUNNERS[runner].reference}
+    assert {record["target"] for record in run.records} == expected_targets
+    judged = {record["id"] for record in run.records}
+    assert "rpc-mpconn/codec/2" in judged and "rpc-mpconn/codec/1" not in judged, sorted(judged)

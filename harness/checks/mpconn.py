@@ -304,14 +304,14 @@ def authenticated_peer(endpoint: Endpoint, authkey: bytes) -> FramedPeer:
     try:
         challenge = receive_challenge(peer)
         answer_challenge(peer, authkey, challenge)
-        deliver_challenge(peer, authkey, modern_challenge("sha256", _client_nonce(40)))
+        deliver_challenge(peer, authkey, modern_challenge("sha256", client_nonce(40)))
     except BaseException:
         peer.close()
         raise
     return peer
 
 
-def _client_nonce(length: int) -> bytes:
+def client_nonce(length: int) -> bytes:
     return os.urandom(length)  # a checker's nonce: the server's randomness is what is judged
 
 
@@ -430,6 +430,22 @@ def check_truncated_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
     )
 
 
+def check_malformed_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
+    """A bare (unprefixed) 32-byte HMAC-SHA256 and a 5-byte answer get #FAILURE# and a close; a
+    300-byte MAC message gets a close (#FAILURE# allowed before it). None is welcomed."""
+    _check_answer_refused(
+        endpoint,
+        lambda challenge: hmac.new(authkey, challenge, "sha256").digest(),
+        "a correct HMAC-SHA256 with no {sha256} prefix (32 bytes: not a legacy length)",
+    )
+    _check_answer_refused(endpoint, lambda challenge: b"{md5}", "a 5-byte answer")
+    expected = "the server's close, #FAILURE# allowed before it, after a 300-byte MAC message"
+    with FramedPeer(endpoint) as peer:
+        challenge = receive_challenge(peer)
+        peer.send_message(create_response(authkey, challenge).ljust(300, b"\0"), expected=expected)
+        peer.expect_close(expected=expected, allowed_last=FAILURE)
+
+
 def check_replayed_mac_refused(endpoint: Endpoint, authkey: bytes) -> None:
     """The right MAC of an earlier connection's challenge does not open a new connection."""
     with FramedPeer(endpoint) as first:
@@ -448,7 +464,7 @@ def check_pickle_instead_of_mac_neither_unpickled_nor_echoed(endpoint: Endpoint)
     expected = "#FAILURE# and a close, and the pickle never loaded (no connection back to us)"
     with socket.create_server(("127.0.0.1", 0)) as canary:
         canary.setblocking(False)
-        bomb = pickle.dumps(_ConnectBack(canary.getsockname()[:2]), protocol=2)
+        bomb = pickle.dumps(ConnectBack(canary.getsockname()[:2]), protocol=2)
         with FramedPeer(endpoint) as peer:
             receive_challenge(peer)
             peer.send_message(bomb, expected=expected)
@@ -456,15 +472,25 @@ def check_pickle_instead_of_mac_neither_unpickled_nor_echoed(endpoint: Endpoint)
             if verdict != FAILURE:
                 raise ConformanceFailure(expected, f"a frame {describe_frame(verdict)}")
             peer.expect_close(expected=expected)
-        try:
-            connection, _ = canary.accept()
-        except BlockingIOError:
-            return
-        connection.close()
-        raise ConformanceFailure(expected, "the pickle was loaded before authentication: it connected back to us")
+        require_no_connection_back(canary, expected)
 
 
-class _ConnectBack:
+def require_no_connection_back(canary: socket.socket, expected: str) -> None:
+    """A connect completes into the canary's backlog before the server can write its next frame,
+    so a non-blocking accept after the server's answer tells whether a ConnectBack pickle ran.
+
+    Raises:
+        ConformanceFailure: something connected: the pickle was loaded.
+    """
+    try:
+        connection, _ = canary.accept()
+    except BlockingIOError:
+        return
+    connection.close()
+    raise ConformanceFailure(expected, "the pickle was loaded: it connected back to us")
+
+
+class ConnectBack:
     """Pickles as a call of ``socket.create_connection(address)``."""
 
     def __init__(self, address: tuple[str, int]) -> None:
@@ -501,6 +527,22 @@ def check_bad_challenge_refused(endpoint: Endpoint, authkey: bytes, message: byt
         peer.expect_close(expected=expected, allowed_last=FAILURE)
 
 
+def check_client_refusal_ends_connection(endpoint: Endpoint, authkey: bytes, message: bytes) -> None:
+    """We say #FAILURE# to the server's MAC of our challenge, then send ``message``: the server
+    must close and send nothing (mutual authentication: the client's verdict binds the server).
+
+    The server's MAC is not even looked at: a client may refuse a server for any reason, and
+    #FAILURE# and the message leave in one write, so the server cannot have closed in between.
+    """
+    expected = "after our #FAILURE# to the server's MAC and a message: the server's close, nothing sent back"
+    with FramedPeer(endpoint) as peer:
+        answer_challenge(peer, authkey, receive_challenge(peer))
+        peer.send_message(CHALLENGE_PREFIX + modern_challenge("sha256", client_nonce(40)), expected=expected)
+        peer.receive_message(expected=expected)
+        peer.send_raw(encode_frame(FAILURE) + encode_frame(message), expected=expected)
+        peer.expect_close(expected=expected)
+
+
 def check_stdlib_client_round_trip(endpoint: Endpoint, authkey: bytes, interpreter: str = sys.executable) -> str:
     """``multiprocessing.connection.Client`` of ``interpreter`` connects, sends bytes and an object.
 
@@ -514,16 +556,36 @@ def check_stdlib_client_round_trip(endpoint: Endpoint, authkey: bytes, interpret
         "the stdlib Client authenticates, gets b'ping' and 20,000 bytes back with recv_bytes, "
         "and a pickled dict back with recv"
     )
+    return run_client_script(endpoint, authkey, _STDLIB_CLIENT, expected=expected, interpreter=interpreter)
+
+
+def run_client_script(
+    endpoint: Endpoint, authkey: bytes, script: str, *, expected: str, arguments: tuple[str, ...] = (), interpreter: str = sys.executable
+) -> str:
+    """Run a client ``script`` in a child ``interpreter``, bounded by the case's deadline.
+
+    The script gets ``HOST PORT`` and ``arguments`` on its command line and the key, in hex, on
+    its stdin (never on a command line); it prints its interpreter's version first and ``OK``
+    last when every step worked.
+
+    Returns:
+        The first line it printed (the client's version).
+
+    Raises:
+        ConformanceFailure: the script timed out or failed (its last line of stderr).
+
+    Resource handling: the child is killed by ``subprocess.run`` on timeout.
+    """
     try:
         completed = subprocess.run(
-            [interpreter, "-c", _STDLIB_CLIENT, endpoint.host, str(endpoint.port)],
+            [interpreter, "-c", script, endpoint.host, str(endpoint.port), *arguments],
             input=authkey.hex(),
             capture_output=True,
             text=True,
             timeout=endpoint.deadline.cap(20.0),
         )
     except subprocess.TimeoutExpired:
-        raise ConformanceFailure(expected, "timeout: the stdlib Client did not finish (a handshake or echo never answered)") from None
+        raise ConformanceFailure(expected, "timeout: the stdlib Client did not finish (a handshake or a reply never came)") from None
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines or lines[-1] != "OK":
         error = (completed.stderr.strip().splitlines() or ["(no message)"])[-1]

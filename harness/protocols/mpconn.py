@@ -19,11 +19,13 @@ suites/mpconn_echo/SPEC.md) has two layers:
   20 (or 16) bytes is read as legacy; anything else needs a ``{digest}`` prefix naming one of
   :data:`ALLOWED_DIGESTS`.
 
-:class:`MultiprocessingEchoProtocol` is the server side (a Listener), sans-IO: it challenges
+:class:`AuthenticatedListenerProtocol` is the server side (a Listener), sans-IO: it challenges
 with ``{sha256}`` + 40 bytes drawn from the configuration's ``random_bytes``, checks the
-answer with :func:`hmac.compare_digest`, answers the client's challenge, and after both
-welcomes sends every message back as it came. It never unpickles anything: the payloads are
-opaque bytes, so a pickle bomb is only bytes to it, before authentication and after.
+answer with :func:`hmac.compare_digest`, answers the client's challenge, and only after both
+welcomes hands each message to what the service does with it. :class:`MultiprocessingEchoProtocol`
+sends every message back as it came; the RPC service (``harness.protocols.rpc``) decodes a
+call. The handshake itself never unpickles anything: before authentication every payload is
+opaque bytes, so a pickle bomb is only bytes to it.
 
 The frame codec and the MAC functions are shared with the checkers and clients
 (``harness.checks.mpconn``): one implementation of the wire format in the project.
@@ -34,7 +36,7 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
-from typing import Callable
+from typing import Callable, Sequence
 
 from harness.protocols.base import Chunk, ConnectionContext, OutputQueue
 
@@ -235,29 +237,45 @@ class ListenerState(enum.Enum):
     AWAIT_ANSWER = "our challenge sent; awaiting the client's MAC"
     AWAIT_CHALLENGE = "client welcomed; awaiting its challenge"
     AWAIT_VERDICT = "our MAC sent; awaiting the client's #WELCOME#"
-    ECHOING = "authenticated both ways; echoing messages"
+    AUTHENTICATED = "authenticated both ways; each message is answered"
     CLOSING = "refused or done; sending what is queued, then closing"
 
 
-class MultiprocessingEchoProtocol:
-    """A ``multiprocessing.connection.Listener`` that sends each message back, sans-IO.
+# What an authenticated Listener does with each message: the payloads of the frames that
+# answer it, in order (the echo's is the message itself; an RPC's, the encoded reply).
+MessageAnswerer = Callable[[bytes], Sequence[Chunk]]
+
+
+class AuthenticatedListenerProtocol:
+    """A ``multiprocessing.connection.Listener`` connection, sans-IO: the mutual handshake,
+    then each message handed to ``answer`` and its reply payloads sent back as frames.
 
     Args:
         authkey: the shared key.
         random_bytes: ``n -> n`` unpredictable bytes, for the challenge (ServiceConfig's).
-        max_message_bytes: the largest message echoed; a longer one closes the connection.
+        answer: turns one authenticated message into the payloads that answer it. It is
+            never called before both sides are authenticated, so nothing a client sends
+            before then reaches it (SPEC.md H6: nothing is echoed or unpickled).
+        max_message_bytes: the largest message accepted after the handshake; a longer one
+            closes the connection.
 
     Any refusal (a wrong MAC, a malformed challenge, an oversized handshake message) sends
     ``#FAILURE#`` and closes; a frame broken off by EOF closes without a word.
     """
 
     def __init__(
-        self, authkey: bytes, random_bytes: Callable[[int], bytes], *, max_message_bytes: int = MAX_MESSAGE_BYTES
+        self,
+        authkey: bytes,
+        random_bytes: Callable[[int], bytes],
+        answer: MessageAnswerer,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         if not authkey:
-            raise ValueError("mpconn-echo needs a non-empty authkey")
+            raise ValueError("a multiprocessing.connection Listener needs a non-empty authkey")
         self._authkey = authkey
         self._random_bytes = random_bytes
+        self._answer = answer
         self._max_message_bytes = max_message_bytes
         self._decoder = FrameDecoder(MAX_HANDSHAKE_MESSAGE_BYTES)
         self._output = OutputQueue()
@@ -320,13 +338,14 @@ class MultiprocessingEchoProtocol:
             if message != WELCOME:
                 self._close()  # the client refused our MAC: nothing more to say
                 return
-            self.state = ListenerState.ECHOING
+            self.state = ListenerState.AUTHENTICATED
             self._decoder.max_message_bytes = self._max_message_bytes
-        elif state is ListenerState.ECHOING:
-            # "each message received is sent back as it came": header and payload queued
-            # apart, so a 64 MiB message is not copied once more to prepend 4 bytes.
-            self._output.append(encode_header(len(message)))
-            self._output.append(message)
+        elif state is ListenerState.AUTHENTICATED:
+            # Header and payload queued apart, so a 64 MiB reply is not copied once more to
+            # prepend 4 bytes.
+            for payload in self._answer(message):
+                self._output.append(encode_header(len(payload)))
+                self._output.append(payload)
 
     def _send(self, payload: bytes) -> None:
         self._output.append(encode_frame(payload))
@@ -348,3 +367,23 @@ class MultiprocessingEchoProtocol:
 
     def connection_lost(self) -> None:
         self._decoder = FrameDecoder(0)
+
+
+def echo_message(message: bytes) -> tuple[bytes]:
+    """mpconn-echo's answer: "each message received is sent back as it came"."""
+    return (message,)
+
+
+class MultiprocessingEchoProtocol(AuthenticatedListenerProtocol):
+    """A ``multiprocessing.connection.Listener`` that sends each message back, sans-IO.
+
+    Args:
+        authkey: the shared key.
+        random_bytes: ``n -> n`` unpredictable bytes, for the challenge (ServiceConfig's).
+        max_message_bytes: the largest message echoed; a longer one closes the connection.
+    """
+
+    def __init__(
+        self, authkey: bytes, random_bytes: Callable[[int], bytes], *, max_message_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
+        super().__init__(authkey, random_bytes, echo_message, max_message_bytes=max_message_bytes)

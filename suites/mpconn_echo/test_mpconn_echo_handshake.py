@@ -41,6 +41,11 @@ H8 = (
     "than 20 bytes, names a digest outside the allowed set, has neither a legacy length nor a {digest} "
     'prefix, or is longer than 256 bytes; it MUST close the connection and MAY send #FAILURE# first."'
 )
+H10 = (
+    'SPEC.md H10: "The server MUST refuse a MAC that has neither a legacy length nor an allowed {digest} '
+    "prefix (a bare 32-byte HMAC-SHA256, a 5-byte answer) with #FAILURE# and a close, and a MAC message "
+    'longer than 256 bytes with a close; it MUST NOT guess a digest for an unprefixed MAC."'
+)
 H9 = (
     'SPEC.md H9: "A standard multiprocessing.connection.Client with the same authkey MUST be able to '
     'connect, and its send_bytes/recv_bytes and send/recv MUST round-trip."'
@@ -147,9 +152,30 @@ def test_malformed_challenge_is_refused(endpoint: Endpoint, authkey: bytes) -> N
 @case(
     "mpconn-echo/handshake/14",
     level=MUST,
+    plaintext_only=True,  # multiprocessing.connection speaks no TLS
     requirement=H9,
     expected="this interpreter's multiprocessing.connection.Client round-trips bytes and a pickled dict",
 )
 def test_stdlib_client_round_trips(endpoint: Endpoint, authkey: bytes, record_observation) -> None:
     version = mpconn.check_stdlib_client_round_trip(endpoint, authkey)
     record_observation(f"Python {version}'s Client: bytes and objects round-trip")
+
+
+@case(
+    "mpconn-echo/handshake/15",
+    level=MUST,
+    requirement=H6,
+    expected="after our #FAILURE# to the server's MAC and a message: the server's close, nothing echoed",
+)
+def test_client_refusal_of_the_server_is_obeyed(endpoint: Endpoint, authkey: bytes) -> None:
+    mpconn.check_client_refusal_ends_connection(endpoint, authkey, b"not to be echoed")
+
+
+@case(
+    "mpconn-echo/handshake/16",
+    level=MUST,
+    requirement=H10,
+    expected="an unprefixed HMAC-SHA256 and a 5-byte answer: #FAILURE# and a close; a 300-byte MAC: a close",
+)
+def test_malformed_mac_is_refused(endpoint: Endpoint, authkey: bytes) -> None:
+    mpconn.check_malformed_mac_refused(endpoint, authkey)
