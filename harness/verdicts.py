@@ -332,16 +332,22 @@ def results_document(
     strict: bool,
     exit_status: int,
     targets: Mapping[str, Iterable[str]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results file's content (the shape is a contract; see ../shared/DESIGN.md).
+
+    Args:
+        provenance: more top-level keys (the implementation, suite, machine and date blocks
+            of :func:`harness.provenance.provenance`); they never replace a contract key.
 
     Returns:
         ``{"cases": [record…], "summary": {verdict: count, "total": n}, "started",
         "finished", "wirecheck_version", "strict", "exit_status", "targets": {service:
-        [target…]}}``, cases in natural ID order then target.
+        [target…]}}`` and the provenance keys, cases in natural ID order then target.
     """
     ordered = sorted(records, key=case_sort_key)
     return {
+        **(provenance or {}),
         "cases": [record.to_json() for record in ordered],
         "summary": verdict_counts(ordered),
         "started": started,
