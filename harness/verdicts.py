@@ -295,14 +295,14 @@ class CaseRecord:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
+def case_id_sort_key(case_id: str) -> tuple:
+    """Natural order of case IDs: ``echo-tcp/862/2`` before ``echo-tcp/862/10``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in case_id.split("/"))
+
+
 def case_sort_key(record: CaseRecord) -> tuple:
     """Natural order of case IDs (``echo-tcp/862/2`` before ``echo-tcp/862/10``), then target."""
-    # Natural order of IDs: echo-tcp/862/2 before echo-tcp/862/10.
-    parts = record.id.split("/")
-    return (
-        tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts),
-        record.target,
-    )
+    return (case_id_sort_key(record.id), record.target)
 
 
 def verdict_counts(records: Iterable[CaseRecord]) -> dict[str, int]:
