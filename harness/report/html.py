@@ -58,12 +58,13 @@ th, td { border: 1px solid #ccc; padding: 2px 6px; vertical-align: top; }
 td.cell { text-align: center; font-size: 12px; font-weight: 600; cursor: pointer; white-space: nowrap; }
 td.cell:focus, td.cell.selected { outline: 3px solid #111; outline-offset: -3px; }
 td.absent { color: #999; background: #fafafa; cursor: default; font-weight: normal; }
-#detail { position: sticky; top: 0; flex: 0 0 34%; max-height: 88vh; overflow: auto;
+#detail { position: sticky; top: 0; flex: 0 0 40%; max-height: 88vh; overflow: auto;
           border: 1px solid #bbb; padding: .6em .8em; background: #fcfcfc; }
 #detail h2 { font-size: 1.05em; margin: 0 0 .4em; font-family: ui-monospace, monospace; }
 #detail dt { font-weight: 600; margin-top: .4em; }
 #detail dd { margin: 0 0 0 .8em; }
-#detail pre { white-space: pre-wrap; word-break: break-all; background: #f1f1f1; padding: .4em; margin: .2em 0; font-size: 12px; }
+#detail pre { white-space: pre-wrap; background: #f1f1f1; padding: .4em; margin: .2em 0; font-size: 11px; }
+#detail pre.actual, #detail pre.expected { white-space: pre; overflow-x: auto; }  /* hexdump rows stay whole */
 .badge { display: inline-block; padding: 0 .4em; border-radius: 3px; font-weight: 600; }
 """ + "".join(
     f"td.v-{verdict}, .badge.v-{verdict} {{ background: {background}; color: {foreground}; }}\n"
