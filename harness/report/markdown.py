@@ -32,7 +32,7 @@ def verdict_table(
     *,
     heading: Callable[[Implementation], str] = lambda implementation: implementation.name,
     requirement: bool = False,
-    link: Callable[[CaseRow, Implementation], str | None] = lambda row, implementation: None,
+    decorate: Callable[[CaseRow, Implementation, str], str] = lambda row, implementation, word: word,
 ) -> list[str]:
     """A Markdown table: ``| case | level | [requirement |] implementation… |``.
 
@@ -41,7 +41,7 @@ def verdict_table(
         implementations: the columns, in order.
         heading: each column's heading.
         requirement: add the requirement (quoted verbatim) as a column.
-        link: where a cell's verdict links to (None: no link).
+        decorate: the cell's text from its verdict word (a link, a note); default: the word.
     """
     head = ["case", "level", *(["requirement"] if requirement else []), *(cell_text(heading(i)) for i in implementations)]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
@@ -53,9 +53,7 @@ def verdict_table(
                 cells.append("—")
                 continue
             level_note = f" ({record.level})" if record.level != row.level else ""
-            target = link(row, implementation)
-            word = verdict_word(record.verdict) if target is None else f"[{verdict_word(record.verdict)}]({target})"
-            cells.append(word + level_note)
+            cells.append(decorate(row, implementation, verdict_word(record.verdict)) + level_note)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
