@@ -7,11 +7,14 @@ end through a pytest subprocess (the plugin as a user meets it) against a fake e
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 from dataclasses import replace
 from pathlib import Path
 
+from fixtures.suite_run import run_suite
 from harness.cases import CaseSpec
+from harness.launch import launch_server
 from harness.provenance import PROVENANCE_KEYS, catalogue_digest
 from harness.verdicts import INFO, MUST, SHOULD
 from tests.test_verdicts import FakeServer, echo_but_never_close, run_pytest
@@ -72,3 +75,23 @@ def test_catalogue_digest_changes_with_any_wording_or_level() -> None:
     ):
         assert catalogue_digest([changed, other]) != digest
     assert catalogue_digest([spec]) != digest
+
+
+def test_a_shared_secret_given_to_the_suite_never_reaches_the_results_file(tmp_path: Path) -> None:
+    # A real authenticated service, judged with the key it was started with: every case runs
+    # with the secret in hand, and the results file (what people publish) must not hold it.
+    secret = "wirecheck-test-" + secrets.token_hex(16)
+    server = launch_server("auth-echo-tcp", "threading", options={"authkey": secret}, secret_options=("authkey",))
+    try:
+        run = run_suite(
+            "auth-echo-tcp",
+            server.address,
+            tmp_path / "results.json",
+            extra_arguments=["--authkey", secret, "--label", "auth", "--label-version", "1"],
+        )
+    finally:
+        server.stop()
+    assert run.exit_status == 0, run.output[-3000:]
+    assert run.cases and all(record["verdict"] != "ERROR" for record in run.cases.values())
+    assert secret not in (tmp_path / "results.json").read_text()
+    assert secret not in run.output

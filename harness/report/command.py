@@ -24,7 +24,8 @@ Merge results files (pytest suites/ --results FILE.json) into one report: a matr
 implementations with each cell's verdict, expected and actual. An implementation is a file's
 --label (or its target's name when it has none); a file with several targets of one service
 (every reference runner, every host of a network) gives a column per target. Files with the
-same label and different cases fill one column, so runs accumulate.
+same label and different cases fill one column, so runs accumulate. With no output option the
+Markdown is written to stdout.
 """
 
 
