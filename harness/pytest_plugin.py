@@ -63,8 +63,8 @@ import pytest
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
-from harness.launch import LaunchError, RunningServer, launch_server
 from harness.provenance import LabelError, check_label, provenance
+from harness.launch import LaunchError, RunningServer, launch_server
 from harness.services import (
     ServiceOption,
     ServiceOptionError,

@@ -19,10 +19,8 @@ when named, ``--runner wsgiref``), every verdict is asserted too: exactly the ca
 README's "Findings: WSGI servers hosting the REST interface" says why each one is so). A
 server upgrade or a suite change that moves a verdict fails here, and the README is then
 updated with it. For the other services what each server gets beyond the basics is a finding,
-not a pass/fail criterion (some of those verdicts depend on timing): it is printed here;
-``python -m fixtures.thirdparty.findings --record results/thirdparty`` records it in the
-committed results files, from which ``python -m fixtures.thirdparty.ledger`` generates the
-README's tables and the findings ledger (docs/findings.md).
+not a pass/fail criterion (some of those verdicts depend on timing): it is printed here, and
+``python -m fixtures.thirdparty.findings`` writes it as tables for the README.
 
 A missing program is a failure, not a skip: the recipe exits 2 with what to install, the
 launch raises LaunchError, and the test fails with that message (CI installs the packages).
