@@ -29,6 +29,8 @@ from harness.report.model import merge
 REPOSITORY = Path(__file__).resolve().parent.parent
 COMMITTED_RESULTS = sorted((REPOSITORY / "results").rglob("*.json"))
 
+pytestmark = pytest.mark.slow  # a browser's start: seconds
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 

@@ -12,6 +12,8 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from fixtures.suite_run import run_suite
 from harness.cases import CaseSpec
 from harness.launch import launch_server
@@ -77,6 +79,7 @@ def test_catalogue_digest_changes_with_any_wording_or_level() -> None:
     assert catalogue_digest([spec]) != digest
 
 
+@pytest.mark.slow  # a whole suite against a real server
 def test_a_shared_secret_given_to_the_suite_never_reaches_the_results_file(tmp_path: Path) -> None:
     # A real authenticated service, judged with the key it was started with: every case runs
     # with the secret in hand, and the results file (what people publish) must not hold it.
