@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.thirdparty.ledger import (
     ARRAY_EXPLANATIONS,
+    LISTENER_EXPLANATIONS,
     EXPLANATIONS,
     NOT_DEFECTS,
     REFERENCE_RESULTS,
@@ -70,7 +71,7 @@ def test_annotations_name_only_judged_servers() -> None:
     # A server judged elsewhere (its results committed, its recipe on another branch) may be annotated.
     recorded = {json.loads(path.read_text())["implementation"]["label"] for path in THIRD_PARTY_RESULTS.glob("*.json")}
     names = {server.name for server in judged_servers()} | recorded
-    for annotations in (EXPLANATIONS, XMLRPC_EXPLANATIONS, ARRAY_EXPLANATIONS, RISKS, SAME_CAUSE_AS, NOT_DEFECTS):
+    for annotations in (EXPLANATIONS, XMLRPC_EXPLANATIONS, ARRAY_EXPLANATIONS, LISTENER_EXPLANATIONS, RISKS, SAME_CAUSE_AS, NOT_DEFECTS):
         strangers = sorted({server for server, _ in annotations} - names)
         assert not strangers, f"annotations for servers that are not judged: {strangers}"
 
