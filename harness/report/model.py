@@ -53,6 +53,7 @@ class Implementation:
     suites: list[str] = field(default_factory=list)
 
     def note_run(self, target: str, source: str, document: Mapping[str, Any]) -> None:
+        """Record where one of its verdicts came from (each value once, in the order seen)."""
         machine = (document.get("machine") or {}).get("hostname")
         suite = document.get("suite") or {}
         digest = suite.get("catalogue_sha256")
