@@ -1,5 +1,8 @@
 """The ``wirecheck`` command: ``serve`` a reference server, ``list`` what can be served.
 
+The other subcommands live in their own packages and are added here (``compare``, ``cases``,
+``matrix``, ``report``: merge results files into one HTML, Markdown or JUnit report).
+
 Contract (../shared/DESIGN.md): ``wirecheck serve SERVICE --runner RUNNER`` binds, listens,
 then prints exactly one line ``READY <tcp|udp|tls> <host>:<port>`` on stdout and serves until
 SIGTERM or SIGINT, then exits 0 with every child reaped. ``wirecheck list`` prints one line
@@ -24,6 +27,7 @@ from harness.compare import add_compare_command
 from harness.core_benchmark import add_core_benchmark_command
 from harness.hosts import add_hosts_command
 from harness.interop import add_matrix_command
+from harness.report import add_report_command
 from harness.runners import RUNNERS, RunnerUnavailableError, UnknownRunnerError, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, RunnerOptions
 from harness.serving import ServeError, refuse_tls_unless_stream, serve_until_signalled
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cases_command(commands)
     add_check_command(commands)
     add_matrix_command(commands)
+    add_report_command(commands)
     return parser
 
 

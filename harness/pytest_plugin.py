@@ -9,7 +9,9 @@ Options (a contract, ../shared/DESIGN.md): ``--service NAME`` and ``--runner NAM
 (repeatable) restrict which services run and which reference runners are launched;
 ``--target NAME=HOST:PORT`` (repeatable, loopback only) runs that service's cases against a
 running server and launches nothing; ``--case-timeout SECONDS`` is each case's whole budget
-(default 30); ``--results FILE.json`` writes one record per case. TLS: ``--tls`` launches the
+(default 30); ``--results FILE.json`` writes one record per case, and with it where the results
+came from (``--label NAME`` and ``--label-version VERSION`` name the implementation judged;
+:mod:`harness.provenance` adds the suite, the machine and the date). TLS: ``--tls`` launches the
 reference servers with ``wirecheck serve --tls``, each pytest process giving its servers a
 certificate from one throw-away authority of its own (``--cert/--key``) and trusting that
 authority's CA; ``--target NAME=tls://HOST:PORT`` names a running TLS server, verified against
@@ -68,6 +70,7 @@ import pytest
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
+from harness.provenance import LabelError, check_label, provenance
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
@@ -112,6 +115,8 @@ class WirecheckRun:
     results_path: Path | None
     tls_ca: str | None = None
     tls_insecure: bool = False
+    label: str | None = None
+    label_version: str | None = None
     started: str = field(default_factory=utc_timestamp)
     # option name -> a random value for this process's reference servers and their checks
     per_run_secrets: dict[str, str] = field(default_factory=dict)
@@ -204,6 +209,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE.json",
         help="write every case's verdict to this JSON file",
     )
+    group.addoption(
+        "--label",
+        default=None,
+        metavar="NAME",
+        help="the judged implementation's name, written into the results file (wirecheck report's column)",
+    )
+    group.addoption(
+        "--label-version",
+        default=None,
+        metavar="VERSION",
+        help="the judged implementation's version, written into the results file beside --label",
+    )
 
 
 def _option_parser(option: ServiceOption) -> Callable[[str], Any]:
@@ -266,7 +283,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--tls-ca and --tls-insecure contradict each other: give one")
     if tls_ca is not None and not Path(tls_ca).is_file():
         raise pytest.UsageError(f"--tls-ca {tls_ca}: no such file")
+    try:
+        label = check_label(config.getoption("label"), "--label")
+        label_version = check_label(config.getoption("label_version"), "--label-version")
+    except LabelError as exc:
+        raise pytest.UsageError(str(exc)) from None
     run = WirecheckRun(
+        label=label,
+        label_version=label_version,
         targets=targets,
         case_timeout=case_timeout,
         strict=strict_requested(config),
@@ -707,6 +731,7 @@ def write_results(run: WirecheckRun, exit_status: int) -> None:
         strict=run.strict,
         exit_status=exit_status,
         targets={service: [target.name for target in targets] for service, targets in run.targets.items()},
+        provenance=provenance(run.label, run.label_version, date=run.started),
     )
     run.results_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = run.results_path.with_name(run.results_path.name + ".tmp")

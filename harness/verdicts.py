@@ -295,14 +295,14 @@ class CaseRecord:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
+def case_id_sort_key(case_id: str) -> tuple:
+    """Natural order of case IDs: ``echo-tcp/862/2`` before ``echo-tcp/862/10``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in case_id.split("/"))
+
+
 def case_sort_key(record: CaseRecord) -> tuple:
     """Natural order of case IDs (``echo-tcp/862/2`` before ``echo-tcp/862/10``), then target."""
-    # Natural order of IDs: echo-tcp/862/2 before echo-tcp/862/10.
-    parts = record.id.split("/")
-    return (
-        tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts),
-        record.target,
-    )
+    return (case_id_sort_key(record.id), record.target)
 
 
 def verdict_counts(records: Iterable[CaseRecord]) -> dict[str, int]:
@@ -332,16 +332,22 @@ def results_document(
     strict: bool,
     exit_status: int,
     targets: Mapping[str, Iterable[str]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results file's content (the shape is a contract; see ../shared/DESIGN.md).
+
+    Args:
+        provenance: more top-level keys (the implementation, suite, machine and date blocks
+            of :func:`harness.provenance.provenance`); they never replace a contract key.
 
     Returns:
         ``{"cases": [record…], "summary": {verdict: count, "total": n}, "started",
         "finished", "wirecheck_version", "strict", "exit_status", "targets": {service:
-        [target…]}}``, cases in natural ID order then target.
+        [target…]}}`` and the provenance keys, cases in natural ID order then target.
     """
     ordered = sorted(records, key=case_sort_key)
     return {
+        **(provenance or {}),
         "cases": [record.to_json() for record in ordered],
         "summary": verdict_counts(ordered),
         "started": started,

@@ -24,16 +24,15 @@ from pathlib import Path
 import pytest
 
 from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED, run_suite_against_command
-from fixtures.thirdparty import XMLRPC_SERVERS, ThirdPartyServer
+from fixtures.thirdparty import XMLRPC_SERVERS, XMLRPC_SUITE_PARTS, ThirdPartyServer
 from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
 
 SERVICE = "xmlrpc-validator1"
 
-# The hostile cases' test functions (suites/xmlrpc_validator1/test_xmlrpc_validator1_protocol.py).
-HOSTILE_TESTS = "entity_bomb or external_entity or huge_body or deep_nesting"
-PARTS = {"hostile": ("-k", HOSTILE_TESTS), "others": ("-k", f"not ({HOSTILE_TESTS})")}
+# The hostile cases apart from the others, each part on a fresh server.
+PARTS = XMLRPC_SUITE_PARTS
 
 OK, FAILED, INFO = Verdict.OK.value, Verdict.FAILED.value, Verdict.INFORMATIONAL.value
 
