@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
@@ -298,6 +299,15 @@ def secret_text(text: str) -> bytes:
 
 # A key shorter than this is a typo or a placeholder, not a secret.
 MIN_SECRET_BYTES = 8
+
+
+# A shared key made for one run: 32 random bytes as 64 hex digits, text any key option accepts.
+PER_RUN_SECRET_BYTES = 32
+
+
+def fresh_secret_value() -> str:
+    """A new random value for a per-run secret option (the suites' and compare's reference servers)."""
+    return secrets.token_hex(PER_RUN_SECRET_BYTES)
 
 
 def per_run_secret_options(service: Service) -> tuple[ServiceOption, ...]:

@@ -301,6 +301,27 @@ def test_open_loop_requests_are_labelled(tmp_path: Path) -> None:
 # --- wirecheck compare ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("service", ["mpconn-echo", "auth-echo-tcp"])
+def test_compare_gives_an_authenticated_service_a_fresh_key_in_the_environment_only(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.compare.run import per_run_secrets
+
+    (option,) = per_run_secret_options(get_service(service))
+    variable = option_environment_variable(option)
+    monkeypatch.delenv(variable, raising=False)
+    with per_run_secrets(get_service(service)):
+        first = os.environ[variable]
+    assert variable not in os.environ  # restored
+    with per_run_secrets(get_service(service)):
+        second = os.environ[variable]
+    assert len(first) == 64 and first != second  # random per run
+    monkeypatch.setenv(variable, "the-user's-own-key")
+    with per_run_secrets(get_service(service)):
+        assert os.environ[variable] == "the-user's-own-key"  # a key the user set is the one used
+    assert os.environ[variable] == "the-user's-own-key"
+
+
 @pytest.mark.slow
 def test_compare_writes_json_table_and_charts(tmp_path: Path) -> None:
     out = tmp_path / "out"
