@@ -5,7 +5,9 @@
 - A worker whose acceptor is gone (SIGKILLed, so it could not stop them) sees EOF on its
   pipe and exits: no orphan outlives the server.
 - A hand-off never blocks and never drops: when a worker's pipe is full, the hand-off reports
-  it, and succeeds again once the worker has taken one.
+  it, and succeeds again once the worker has taken one; when every pipe is full, the acceptor
+  holds the one connection it has, stops accepting (the backlog holds the rest), and hands the
+  held one off and accepts again once a pipe has room.
 
 Which process holds a socket is read from /proc: the server-side socket's inode from
 ``/proc/net/tcp``, then the ``socket:[inode]`` links under each process's ``fd`` directory.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -130,6 +133,57 @@ def test_workers_exit_when_the_acceptor_is_killed() -> None:
         server.stop()
 
 
+def fill_pipe(runner: FdPassingRunner, spare: socket.socket) -> int:
+    """Hand off copies of ``spare`` until the pipe refuses one; the number handed off."""
+    handed = 0
+    while True:
+        conn = socket.socket(fileno=os.dup(spare.fileno()))
+        if not runner._hand_off(conn):
+            conn.close()  # refused, so still ours
+            return handed
+        handed += 1
+        assert handed < 100_000, "the pipe never filled: hand-offs are not bounded"
+
+
+def test_when_every_pipe_is_full_the_acceptor_holds_one_connection_and_stops_accepting() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    runner = FdPassingRunner(lambda: None, listener, RunnerOptions(workers=1), RUNNERS["fd-passing"].traits)
+    parent_end, worker_end = multiprocessing.Pipe(duplex=True)
+    os.set_blocking(parent_end.fileno(), False)
+    runner._workers[0] = Worker(0, SimpleNamespace(pid=os.getpid()), parent_end, time.monotonic())
+    runner._selector.register(listener, selectors.EVENT_READ, runner._accept_batch)
+    left, right = socket.socketpair()
+    client = socket.create_connection(listener.getsockname(), timeout=IO_TIMEOUT_S)
+    try:
+        listener.setblocking(False)
+        assert fill_pipe(runner, left) > 0
+        runner._accept_batch()  # accepts the client; no pipe has room
+        assert runner._held is not None
+        assert runner._selector.get_map().get(listener.fileno()) is None  # not accepting: clients wait in the backlog
+        assert runner._selector.get_key(parent_end).events == selectors.EVENT_WRITE
+        os.close(recv_handle(worker_end))  # the worker takes one: room for the held connection
+        runner._retry_held()
+        assert runner._held is None
+        assert runner._selector.get_key(listener).data == runner._accept_batch  # accepting again
+        assert parent_end.fileno() not in runner._selector.get_map()
+        os.set_blocking(worker_end.fileno(), False)  # an empty pipe raises, never waits
+        received_families = []
+        while len(received_families) < 100_000:
+            with socket.socket(fileno=recv_handle(worker_end)) as received:
+                received_families.append(received.family)
+                if received.family == socket.AF_INET:  # the held client: last in the pipe
+                    assert received.getpeername() == client.getsockname()
+                    break
+        assert received_families[-1] == socket.AF_INET and socket.AF_INET not in received_families[:-1]
+    finally:
+        client.close()
+        parent_end.close()
+        worker_end.close()
+        left.close()
+        right.close()
+        runner._close_acceptor_objects()
+
+
 def test_a_full_pipe_refuses_the_hand_off_and_a_drained_one_takes_it_again() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     runner = FdPassingRunner(lambda: None, listener, RunnerOptions(workers=1), RUNNERS["fd-passing"].traits)
@@ -138,15 +192,7 @@ def test_a_full_pipe_refuses_the_hand_off_and_a_drained_one_takes_it_again() -> 
     runner._workers[0] = Worker(0, SimpleNamespace(pid=os.getpid()), parent_end, time.monotonic())
     left, right = socket.socketpair()
     try:
-        handed = 0
-        while True:
-            conn = socket.socket(fileno=os.dup(left.fileno()))
-            if not runner._hand_off(conn):
-                conn.close()  # refused, so still ours
-                break
-            handed += 1
-            assert handed < 100_000, "the pipe never filled: hand-offs are not bounded"
-        assert handed > 0
+        assert fill_pipe(runner, left) > 0
         os.close(recv_handle(worker_end))  # the worker takes one
         spare = socket.socket(fileno=os.dup(left.fileno()))
         assert runner._hand_off(spare)
@@ -156,7 +202,4 @@ def test_a_full_pipe_refuses_the_hand_off_and_a_drained_one_takes_it_again() -> 
         worker_end.close()
         left.close()
         right.close()
-        listener.close()
-        runner._selector.close()
-        runner._wake_reader.close()
-        runner._wake_writer.close()
+        runner._close_acceptor_objects()
