@@ -15,15 +15,19 @@ Which process holds a socket is read from /proc: the server-side socket's inode 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import selectors
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners.base import RunnerOptions
@@ -133,73 +137,77 @@ def test_workers_exit_when_the_acceptor_is_killed() -> None:
         server.stop()
 
 
-def fill_pipe(runner: FdPassingRunner, spare: socket.socket) -> int:
-    """Hand off copies of ``spare`` until the pipe refuses one; the number handed off."""
-    handed = 0
-    while True:
-        conn = socket.socket(fileno=os.dup(spare.fileno()))
-        if not runner._hand_off(conn):
-            conn.close()  # refused, so still ours
-            return handed
-        handed += 1
-        assert handed < 100_000, "the pipe never filled: hand-offs are not bounded"
+@dataclass
+class AcceptorWithOneWorker:
+    """An acceptor in this process whose one "worker" is a pipe end we read ourselves."""
+
+    runner: FdPassingRunner
+    parent_end: multiprocessing.connection.Connection
+    worker_end: multiprocessing.connection.Connection
+    spare: socket.socket  # a socket to hand off copies of (one end of a socketpair)
+    spare_peer: socket.socket
+
+    def fill_pipe(self) -> int:
+        """Hand off copies of the spare socket until the pipe refuses one; how many went."""
+        handed = 0
+        while True:
+            conn = socket.socket(fileno=os.dup(self.spare.fileno()))
+            if not self.runner._hand_off(conn):
+                conn.close()  # refused, so still ours
+                return handed
+            handed += 1
+            assert handed < 100_000, "the pipe never filled: hand-offs are not bounded"
 
 
-def test_when_every_pipe_is_full_the_acceptor_holds_one_connection_and_stops_accepting() -> None:
+@contextlib.contextmanager
+def acceptor_with_one_worker() -> Iterator[AcceptorWithOneWorker]:
     listener = socket.create_server(("127.0.0.1", 0))
     runner = FdPassingRunner(lambda: None, listener, RunnerOptions(workers=1), RUNNERS["fd-passing"].traits)
     parent_end, worker_end = multiprocessing.Pipe(duplex=True)
     os.set_blocking(parent_end.fileno(), False)
     runner._workers[0] = Worker(0, SimpleNamespace(pid=os.getpid()), parent_end, time.monotonic())
-    runner._selector.register(listener, selectors.EVENT_READ, runner._accept_batch)
-    left, right = socket.socketpair()
-    client = socket.create_connection(listener.getsockname(), timeout=IO_TIMEOUT_S)
+    spare, spare_peer = socket.socketpair()
     try:
-        listener.setblocking(False)
-        assert fill_pipe(runner, left) > 0
-        runner._accept_batch()  # accepts the client; no pipe has room
-        assert runner._held is not None
-        assert runner._selector.get_map().get(listener.fileno()) is None  # not accepting: clients wait in the backlog
-        assert runner._selector.get_key(parent_end).events == selectors.EVENT_WRITE
-        os.close(recv_handle(worker_end))  # the worker takes one: room for the held connection
-        runner._retry_held()
-        assert runner._held is None
-        assert runner._selector.get_key(listener).data == runner._accept_batch  # accepting again
-        assert parent_end.fileno() not in runner._selector.get_map()
-        os.set_blocking(worker_end.fileno(), False)  # an empty pipe raises, never waits
-        received_families = []
-        while len(received_families) < 100_000:
-            with socket.socket(fileno=recv_handle(worker_end)) as received:
-                received_families.append(received.family)
-                if received.family == socket.AF_INET:  # the held client: last in the pipe
-                    assert received.getpeername() == client.getsockname()
-                    break
-        assert received_families[-1] == socket.AF_INET and socket.AF_INET not in received_families[:-1]
-    finally:
-        client.close()
-        parent_end.close()
-        worker_end.close()
-        left.close()
-        right.close()
-        runner._close_acceptor_objects()
-
-
-def test_a_full_pipe_refuses_the_hand_off_and_a_drained_one_takes_it_again() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    runner = FdPassingRunner(lambda: None, listener, RunnerOptions(workers=1), RUNNERS["fd-passing"].traits)
-    parent_end, worker_end = multiprocessing.Pipe(duplex=True)
-    os.set_blocking(parent_end.fileno(), False)
-    runner._workers[0] = Worker(0, SimpleNamespace(pid=os.getpid()), parent_end, time.monotonic())
-    left, right = socket.socketpair()
-    try:
-        assert fill_pipe(runner, left) > 0
-        os.close(recv_handle(worker_end))  # the worker takes one
-        spare = socket.socket(fileno=os.dup(left.fileno()))
-        assert runner._hand_off(spare)
-        assert spare.fileno() == -1  # handed off, so the parent closed its copy
+        yield AcceptorWithOneWorker(runner, parent_end, worker_end, spare, spare_peer)
     finally:
         parent_end.close()  # closes the descriptors still queued in the pipe
         worker_end.close()
-        left.close()
-        right.close()
+        spare.close()
+        spare_peer.close()
         runner._close_acceptor_objects()
+
+
+def test_when_every_pipe_is_full_the_acceptor_holds_one_connection_and_stops_accepting() -> None:
+    with acceptor_with_one_worker() as setup:
+        runner, listener = setup.runner, setup.runner.listener
+        runner._selector.register(listener, selectors.EVENT_READ, runner._accept_batch)
+        listener.setblocking(False)
+        with socket.create_connection(listener.getsockname(), timeout=IO_TIMEOUT_S) as client:
+            assert setup.fill_pipe() > 0
+            runner._accept_batch()  # accepts the client; no pipe has room
+            assert runner._held is not None
+            assert runner._selector.get_map().get(listener.fileno()) is None  # not accepting: clients wait in the backlog
+            assert runner._selector.get_key(setup.parent_end).events == selectors.EVENT_WRITE
+            os.close(recv_handle(setup.worker_end))  # the worker takes one: room for the held connection
+            runner._retry_held()
+            assert runner._held is None
+            assert runner._selector.get_key(listener).data == runner._accept_batch  # accepting again
+            assert setup.parent_end.fileno() not in runner._selector.get_map()
+            os.set_blocking(setup.worker_end.fileno(), False)  # an empty pipe raises, never waits
+            received_families = []
+            while len(received_families) < 100_000:
+                with socket.socket(fileno=recv_handle(setup.worker_end)) as received:
+                    received_families.append(received.family)
+                    if received.family == socket.AF_INET:  # the held client: last in the pipe
+                        assert received.getpeername() == client.getsockname()
+                        break
+            assert received_families[-1] == socket.AF_INET and socket.AF_INET not in received_families[:-1]
+
+
+def test_a_full_pipe_refuses_the_hand_off_and_a_drained_one_takes_it_again() -> None:
+    with acceptor_with_one_worker() as setup:
+        assert setup.fill_pipe() > 0
+        os.close(recv_handle(setup.worker_end))  # the worker takes one
+        conn = socket.socket(fileno=os.dup(setup.spare.fileno()))
+        assert setup.runner._hand_off(conn)
+        assert conn.fileno() == -1  # handed off, so the parent closed its copy
