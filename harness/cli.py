@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, default=0, help="port to bind (default: 0, ephemeral)")
     serve_parser.add_argument(
-        "--workers", type=int, default=None, help="pool size for the prefork-* runners"
+        "--workers", type=int, default=None, help="pool size for the prefork-* and fd-passing runners"
     )
     serve_parser.add_argument(
         "--idle-timeout",

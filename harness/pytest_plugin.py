@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import secrets
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +77,7 @@ from harness.services import (
     ServiceOption,
     ServiceOptionError,
     checker_options,
+    fresh_secret_value,
     get_service,
     parse_option_value,
     per_run_secret_options,
@@ -487,13 +487,9 @@ class ServerPool:
 # ``--target`` server is checked with the value given on the command line instead (pytest
 # ``--NAME``). The value is never printed: launch errors show it as ``(secret)``.
 
-# 32 random bytes as 64 hex digits: text any option parser of a key accepts.
-PER_RUN_SECRET_BYTES = 32
-
-
 def _fresh_secrets() -> dict[str, str]:
     return {
-        name: secrets.token_hex(PER_RUN_SECRET_BYTES)
+        name: fresh_secret_value()
         for name, option in checker_options().items()
         if option.secret and option.for_server
     }

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
@@ -245,6 +247,27 @@ def option_environment_variable(option: ServiceOption) -> str:
     return "WIRECHECK_OPTION_" + option.attribute.upper()
 
 
+class MissingSecretError(LookupError):
+    """A client needs a secret option's value and its environment variable is not set."""
+
+
+def secret_from_environment(option: ServiceOption) -> Any:
+    """A secret option's value as a client reads it: from ``WIRECHECK_OPTION_<NAME>``, parsed.
+
+    The load users of an authenticated service read the shared key here, the way ``wirecheck
+    serve`` does, never from their command line (which every local user can read).
+
+    Raises:
+        MissingSecretError: the variable is not set (the message names it, never a value).
+        ServiceOptionError: the value does not parse (the message hides it).
+    """
+    variable = option_environment_variable(option)
+    text = os.environ.get(variable)
+    if text is None:
+        raise MissingSecretError(f"set {variable} to the server's {option.name} (it is read from the environment only)")
+    return parse_option_value(option, text)
+
+
 def parse_option_value(option: ServiceOption, text: str) -> Any:
     """``option.parse(text)``, with a message that names the option (and hides a secret)."""
     try:
@@ -277,6 +300,15 @@ def secret_text(text: str) -> bytes:
 
 # A key shorter than this is a typo or a placeholder, not a secret.
 MIN_SECRET_BYTES = 8
+
+
+# A shared key made for one run: 32 random bytes as 64 hex digits, text any key option accepts.
+PER_RUN_SECRET_BYTES = 32
+
+
+def fresh_secret_value() -> str:
+    """A new random value for a per-run secret option (the suites' and compare's reference servers)."""
+    return secrets.token_hex(PER_RUN_SECRET_BYTES)
 
 
 def per_run_secret_options(service: Service) -> tuple[ServiceOption, ...]:
@@ -346,6 +378,8 @@ LARGE_FRAMES = ServiceOption(
 
 _ECHO_LOAD = "loadtests/echo_tcp.py"
 _DATAGRAM_LOAD = "loadtests/datagram_udp.py"
+_MPCONN_LOAD = "loadtests/mpconn_echo.py"
+_AUTH_ECHO_LOAD = "loadtests/auth_echo_tcp.py"
 _STREAM_TIMEOUTS = ("ReplyTimeoutError",)
 _DATAGRAM_TIMEOUTS = ("DatagramLostError",)
 
@@ -551,7 +585,20 @@ SERVICES: dict[str, Service] = {
             "suites/mpconn_echo/SPEC.md",
             "a multiprocessing.connection Listener: mutual HMAC challenge, then each message sent back",
             options=(AUTHKEY, MAX_MESSAGE),
-            modules=("harness/protocols/mpconn.py", "harness/checks/mpconn.py", "harness/interop.py"),
+            load_profile=LoadProfile(
+                _MPCONN_LOAD,
+                "MpconnEchoUser",
+                "mpconn-echo",
+                _STREAM_TIMEOUTS,
+                requester="harness.clients.mpconn:mpconn_echo_requester",
+            ),
+            modules=(
+                "harness/protocols/mpconn.py",
+                "harness/checks/mpconn.py",
+                "harness/clients/mpconn.py",
+                "harness/interop.py",
+                _MPCONN_LOAD,
+            ),
         ),
         Service(
             "auth-echo-tcp",
@@ -560,7 +607,19 @@ SERVICES: dict[str, Service] = {
             "suites/auth_echo_tcp/SPEC.md",
             "a fresh 32-byte challenge, HMAC-SHA256 answer checked in constant time, then echo",
             options=(AUTHKEY,),
-            modules=("harness/protocols/auth_echo.py", "harness/checks/auth_echo.py"),
+            load_profile=LoadProfile(
+                _AUTH_ECHO_LOAD,
+                "AuthEchoTcpUser",
+                "auth-echo",
+                _STREAM_TIMEOUTS,
+                requester="harness.clients.auth_echo:auth_echo_requester",
+            ),
+            modules=(
+                "harness/protocols/auth_echo.py",
+                "harness/checks/auth_echo.py",
+                "harness/clients/auth_echo.py",
+                _AUTH_ECHO_LOAD,
+            ),
         ),
         Service(
             "rpc-mpconn",

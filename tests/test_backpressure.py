@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 
 def start(runner: str, *extra: str) -> RunningServer:
-    workers = ["--workers", "2"] if runner.startswith("prefork") else []
+    workers = ["--workers", "2"] if runner in ("prefork-threads", "prefork-processes", "fd-passing") else []
     return launch_command(
         [sys.executable, "-m", "tests.runner_host", runner, *workers, *extra], cwd=str(REPO)
     )

@@ -1,7 +1,7 @@
 """A full echo suite run passes on every reference runner and leaves nothing behind.
 
-One run serves both claims: it launches all ten runners for echo-tcp and line-echo-tcp
-(20 servers), and afterwards no process, thread, fd or port of ours may remain.
+One run serves both claims: it launches every stream runner for echo-tcp and line-echo-tcp
+(two servers per runner), and afterwards no process, thread, fd or port of ours may remain.
 """
 
 from __future__ import annotations

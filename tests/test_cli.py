@@ -30,10 +30,11 @@ def test_list_prints_each_service_then_its_runners() -> None:
         assert runners == [r for r, entry in RUNNERS.items() if entry.kinds & set(SERVICES[name].kind.carried_by)]
 
 
-def test_list_shows_echo_services_on_all_ten_runners() -> None:
+def test_list_shows_echo_services_on_all_eleven_runners() -> None:
     lines = {line.split(" ")[0]: line.split(" ")[1:] for line in wirecheck("list").stdout.splitlines()}
     for service in ("echo-tcp", "line-echo-tcp"):
-        assert len(lines[service]) == 10
+        assert len(lines[service]) == 11
+        assert "fd-passing" in lines[service]
 
 
 def test_list_table_is_for_people() -> None:

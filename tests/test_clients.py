@@ -14,7 +14,7 @@ from harness.clients.requesters import RequestOptions, RoundTripError
 from harness.clients.timekeeping import ctime_udp, daytime_tcp, daytime_udp, echo_udp, time_tcp, time_udp
 from harness.launch import launch_server
 from harness.loadgen.profile import resolve
-from harness.services import SERVICES
+from harness.services import SERVICES, fresh_secret_value, option_environment_variable, per_run_secret_options
 
 CLOCK_TOLERANCE_S = 5.0
 
@@ -64,13 +64,19 @@ LOADED_SERVICES = [name for name, service in SERVICES.items() if service.load_pr
 
 
 @pytest.mark.parametrize("service_name", LOADED_SERVICES)
-def test_every_load_profile_s_requester_round_trips_checked_requests(service_name: str) -> None:
+def test_every_load_profile_s_requester_round_trips_checked_requests(
+    service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The requester a service's load profile names (the locust users' and the threaded
-    client's one client) against its reference server: checked replies, counted bytes."""
+    client's one client) against its reference server: checked replies, counted bytes. An
+    authenticated service's key reaches the server and the requester through the environment."""
     profile = SERVICES[service_name].load_profile
     assert profile is not None and profile.requester is not None
     factory = resolve(profile.requester)
-    with launch_server(service_name, "selectors") as server:
+    secret_values = {option.name: fresh_secret_value() for option in per_run_secret_options(SERVICES[service_name])}
+    for option in per_run_secret_options(SERVICES[service_name]):
+        monkeypatch.setenv(option_environment_variable(option), secret_values[option.name])
+    with launch_server(service_name, "selectors", options=secret_values, secret_options=tuple(secret_values)) as server:
         requester = factory(server.address, RequestOptions(payload_bytes=32, connect_timeout_s=2, reply_timeout_s=2))
         try:
             assert all(requester.request() > 0 for _ in range(3))

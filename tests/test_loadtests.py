@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import launch_server
+from harness.launch import RunningServer, launch_server
+from harness.services import checker_options, get_service, option_environment_variable, per_run_secret_options
 from harness.loadgen.histogram import LatencyHistogram
 from harness.loadgen.pacing import Pacer
 from harness.loadgen.payloads import numbered_payload
@@ -47,7 +49,21 @@ SMOKE_CASES = [
     ("loadtests/datagram_udp.py", "EchoUdpUser", "echo-udp", "asyncio"),
     ("loadtests/rest_http.py", "RestHelloUser", "rest-http", "asyncio"),
     ("loadtests/xmlrpc_kv.py", "KeyValueUser", "xmlrpc-kv", "threading"),
+    ("loadtests/mpconn_echo.py", "MpconnEchoUser", "mpconn-echo", "fd-passing"),
+    ("loadtests/auth_echo_tcp.py", "AuthEchoTcpUser", "auth-echo-tcp", "selectors"),
 ]
+
+# The shared key of the authenticated services in these runs: fresh per test process, given to
+# the servers and to locust only through the environment (WIRECHECK_OPTION_AUTHKEY), as
+# ``wirecheck compare`` gives it.
+LOAD_TEST_SECRET = secrets.token_hex(16)
+
+
+def launch_loaded_server(service: str, runner: str) -> RunningServer:
+    """:func:`launch_server`, with the service's secret options (the shared key) set to
+    :data:`LOAD_TEST_SECRET` in its environment."""
+    secret_values = {option.name: LOAD_TEST_SECRET for option in per_run_secret_options(get_service(service))}
+    return launch_server(service, runner, options=secret_values, secret_options=tuple(secret_values))
 
 
 # --- pieces ------------------------------------------------------------------------------
@@ -192,11 +208,14 @@ def test_open_loop_pacer_keeps_its_schedule_when_late() -> None:
 # --- smoke runs of every locustfile --------------------------------------------------------
 
 
-def _locust_environment() -> dict[str, str]:
+def _locust_environment(secret: str = LOAD_TEST_SECRET) -> dict[str, str]:
     environment = dict(os.environ)
     environment["PYTHONPATH"] = str(REPO_ROOT) + (
         os.pathsep + environment["PYTHONPATH"] if environment.get("PYTHONPATH") else ""
     )
+    for option in checker_options().values():
+        if option.secret:
+            environment[option_environment_variable(option)] = secret
     return environment
 
 
@@ -221,7 +240,7 @@ def _stats_rows(csv_prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
 
 @pytest.mark.parametrize("locustfile, user_class, service, runner", SMOKE_CASES, ids=[case[1] for case in SMOKE_CASES])
 def test_locustfile_smoke(locustfile: str, user_class: str, service: str, runner: str, tmp_path: Path) -> None:
-    with launch_server(service, runner) as server:
+    with launch_loaded_server(service, runner) as server:
         result = _run_locust(
             ["-f", locustfile, user_class, "--host", f"{server.host}:{server.port}"],
             tmp_path / "smoke",
@@ -237,7 +256,7 @@ def test_locustfile_smoke(locustfile: str, user_class: str, service: str, runner
 
 def test_locust_directory_runs_every_user_against_its_own_server(tmp_path: Path) -> None:
     environment = _locust_environment()
-    servers = [launch_server(service, runner) for _, _, service, runner in SMOKE_CASES]
+    servers = [launch_loaded_server(service, runner) for _, _, service, runner in SMOKE_CASES]
     try:
         for (_, _, service, _), server in zip(SMOKE_CASES, servers):
             environment[target_variable(service)] = f"{server.host}:{server.port}"
@@ -248,7 +267,9 @@ def test_locust_directory_runs_every_user_against_its_own_server(tmp_path: Path)
             server.stop()
     rows = _stats_rows(tmp_path / "all")
     request_types = {request_type for request_type, _ in rows if request_type}
-    assert {"tcp-echo", "tcp-line-echo", "udp-time", "udp-echo", "GET", "xmlrpc-call"} <= request_types, result.stderr[-2000:]
+    assert {
+        "tcp-echo", "tcp-line-echo", "udp-time", "udp-echo", "GET", "xmlrpc-call", "mpconn-echo", "auth-echo",
+    } <= request_types, result.stderr[-2000:]
     for (request_type, _), row in rows.items():
         assert int(row["Failure Count"]) == 0, (request_type, result.stdout[-2000:])
     assert int(rows[("", "Aggregated")]["Request Count"]) > 0
@@ -278,6 +299,27 @@ def test_open_loop_requests_are_labelled(tmp_path: Path) -> None:
 
 
 # --- wirecheck compare ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["mpconn-echo", "auth-echo-tcp"])
+def test_compare_gives_an_authenticated_service_a_fresh_key_in_the_environment_only(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.compare.run import per_run_secrets
+
+    (option,) = per_run_secret_options(get_service(service))
+    variable = option_environment_variable(option)
+    monkeypatch.delenv(variable, raising=False)
+    with per_run_secrets(get_service(service)):
+        first = os.environ[variable]
+    assert variable not in os.environ  # restored
+    with per_run_secrets(get_service(service)):
+        second = os.environ[variable]
+    assert len(first) == 64 and first != second  # random per run
+    monkeypatch.setenv(variable, "the-user's-own-key")
+    with per_run_secrets(get_service(service)):
+        assert os.environ[variable] == "the-user's-own-key"  # a key the user set is the one used
+    assert os.environ[variable] == "the-user's-own-key"
 
 
 @pytest.mark.slow
@@ -490,6 +532,11 @@ BROKEN_SERVER_CASES = [
     # read as the start of the next response).
     ("loadtests/rest_http.py", "RestHelloUser", "rest_http_unescaped_name", ["--name-prefix", REST_NAME_PREFIX], "GET"),
     ("loadtests/rest_http.py", "RestHelloUser", "http_content_length_in_characters", ["--name-prefix", REST_NAME_PREFIX], "GET"),
+    # The authenticated services' users, keyed as the zoo's mutants are (MUTANT_ZOO_AUTHKEY):
+    # a Listener whose frame lengths are little-endian fails every handshake at its challenge;
+    # an auth-echo that wants the recipe's 16-byte HMAC-MD5 refuses every right answer.
+    ("loadtests/mpconn_echo.py", "MpconnEchoUser", "mpconn_little_endian", [], "mpconn-handshake"),
+    ("loadtests/auth_echo_tcp.py", "AuthEchoTcpUser", "auth_echo_md5", [], "auth-handshake"),
 ]
 
 
@@ -500,7 +547,7 @@ BROKEN_SERVER_CASES = [
 def test_load_users_count_a_broken_server_s_replies_as_failures(
     locustfile: str, user_class: str, mutant_name: str, options: list[str], request_type: str, tmp_path: Path
 ) -> None:
-    from fixtures.mutants import MUTANTS
+    from fixtures.mutants import MUTANT_ZOO_AUTHKEY, MUTANTS
     from harness.launch import launch_command
 
     (mutant,) = [candidate for candidate in MUTANTS if candidate.name == mutant_name]
@@ -508,7 +555,7 @@ def test_load_users_count_a_broken_server_s_replies_as_failures(
         result = _run_locust(
             ["-f", locustfile, user_class, "--host", f"{server.host}:{server.port}", *options],
             tmp_path / "broken",
-            _locust_environment(),
+            _locust_environment(MUTANT_ZOO_AUTHKEY),
             request_timeout_s=0.5,
         )
     rows = _stats_rows(tmp_path / "broken")
@@ -528,6 +575,32 @@ def test_the_rest_user_s_markup_and_non_ascii_names_pass_on_a_correct_server(tmp
     aggregated = _stats_rows(tmp_path / "control")[("", "Aggregated")]
     assert int(aggregated["Request Count"]) > 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert int(aggregated["Failure Count"]) == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "locustfile, user_class, service, handshake_type, echo_type",
+    [
+        ("loadtests/mpconn_echo.py", "MpconnEchoUser", "mpconn-echo", "mpconn-handshake", "mpconn-echo"),
+        ("loadtests/auth_echo_tcp.py", "AuthEchoTcpUser", "auth-echo-tcp", "auth-handshake", "auth-echo"),
+    ],
+    ids=["mpconn-echo", "auth-echo-tcp"],
+)
+def test_a_user_with_the_wrong_key_fails_every_handshake_and_echoes_nothing(
+    locustfile: str, user_class: str, service: str, handshake_type: str, echo_type: str, tmp_path: Path
+) -> None:
+    with launch_loaded_server(service, "selectors") as server:
+        result = _run_locust(
+            ["-f", locustfile, user_class, "--host", f"{server.host}:{server.port}"],
+            tmp_path / "wrong-key",
+            _locust_environment(secret="not-" + LOAD_TEST_SECRET),
+            users=2,
+        )
+    rows = _stats_rows(tmp_path / "wrong-key")
+    handshakes = [row for (kind, _), row in rows.items() if kind == handshake_type]
+    assert handshakes, result.stdout[-2000:] + result.stderr[-2000:]
+    assert all(int(row["Failure Count"]) == int(row["Request Count"]) > 0 for row in handshakes), handshakes
+    echoed = sum(int(row["Request Count"]) - int(row["Failure Count"]) for (kind, _), row in rows.items() if kind == echo_type)
+    assert echoed == 0
 
 
 # --- locust's distributed mode ---------------------------------------------------------------

@@ -28,6 +28,10 @@ DATAGRAM_RUNNERS = runners_for(DATAGRAM)
 # Runners that serve one connection at a time by design, from their registry traits.
 ONE_AT_A_TIME = one_client_at_a_time_runners() & set(ALL_RUNNERS)
 IO_TIMEOUT_S = 10.0
+# The runners that take --workers: a pool of processes or threads made before serving.
+WORKER_POOL_RUNNERS = ("prefork-threads", "prefork-processes", "fd-passing")
+# The runners whose worker processes are supervised: a dead one is replaced.
+SUPERVISED_POOL_RUNNERS = ("prefork-processes", "fd-passing")
 
 
 def start(runner: str, *extra: str) -> RunningServer:
@@ -137,7 +141,7 @@ def test_runner_survives_a_client_reset(runner: str) -> None:
 
 @pytest.mark.parametrize("runner", ALL_RUNNERS)
 def test_runner_stops_with_a_client_connected_and_leaves_no_process(runner: str) -> None:
-    server = start(runner, "--workers", "2") if runner.startswith("prefork") else start(runner)
+    server = start(runner, "--workers", "2") if runner in WORKER_POOL_RUNNERS else start(runner)
     clients = [connect(server) for _ in range(2)]
     try:
         assert recv_exactly(clients[0], len(GREETING)) == GREETING
@@ -179,8 +183,9 @@ def wait_for_workers(server: RunningServer, count: int, excluding: int = 0) -> l
         time.sleep(0.05)  # a child's birth has no fd to wait on
 
 
-def test_prefork_processes_replaces_a_dead_worker() -> None:
-    with start("prefork-processes", "--workers", "2") as server:
+@pytest.mark.parametrize("runner", SUPERVISED_POOL_RUNNERS)
+def test_process_pool_replaces_a_dead_worker(runner: str) -> None:
+    with start(runner, "--workers", "2") as server:
         workers = wait_for_workers(server, 2)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
@@ -205,9 +210,9 @@ def test_one_client_at_a_time_runners_are_derived_from_traits() -> None:
     assert one_client_at_a_time_runners() == {"raw", "single", "wsgiref", "stdlib-xmlrpc"}
 
 
-def test_ten_tcp_runners_and_eight_datagram_runners() -> None:
-    assert len(ALL_RUNNERS) == 10
-    assert set(DATAGRAM_RUNNERS) == set(ALL_RUNNERS) - {"prefork-threads", "prefork-processes"}
+def test_eleven_tcp_runners_and_eight_datagram_runners() -> None:
+    assert len(ALL_RUNNERS) == 11
+    assert set(DATAGRAM_RUNNERS) == set(ALL_RUNNERS) - {"prefork-threads", "prefork-processes", "fd-passing"}
 
 
 def datagram_client(server: RunningServer) -> socket.socket:

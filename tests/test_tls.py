@@ -199,6 +199,15 @@ def test_client_connection_echoes_4_mib_through_a_selector_and_sees_close_notify
         peer.thread.join(5)
 
 
+def test_client_connection_closes_at_the_end_of_a_with_block_as_a_socket_does(authority: ThrowawayAuthority) -> None:
+    connection, peer = connected_pair(authority)
+    with connection as entered:
+        assert entered is connection
+        assert exchange(connection, b"in a with block\n")[0] == b"in a with block\n"
+    assert connection.fileno() == -1  # the raw socket is closed
+    peer.thread.join(5)
+
+
 def test_client_connection_records_an_eof_without_close_notify(authority: ThrowawayAuthority) -> None:
     connection, peer = connected_pair(authority, close_notify=False)
     try:

@@ -1,7 +1,8 @@
 """A TLS client connection with the socket surface the checkers use, so every stream check runs over TLS.
 
 The checkers drive non-blocking sockets from one ``selectors`` loop (``harness.checks.stream``)
-with ``send``, ``recv``, ``shutdown(SHUT_WR)``, ``close``, ``setsockopt`` and ``fileno``.
+with ``send``, ``recv``, ``shutdown(SHUT_WR)``, ``close``, ``setsockopt`` and ``fileno``, and
+close them with a ``with`` block.
 :class:`TlsClientConnection` offers exactly that surface over TLS, sans-IO: an
 ``ssl.SSLObject`` on two ``ssl.MemoryBIO``\\ s, with the raw non-blocking socket moving
 ciphertext. (``ssl.SSLSocket`` in non-blocking mode would do the I/O itself, but it hides
@@ -111,6 +112,12 @@ class TlsClientConnection:
     def close(self) -> None:
         """Close the raw socket (no close_notify: :meth:`shutdown` is the orderly end)."""
         self._sock.close()
+
+    def __enter__(self) -> "TlsClientConnection":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # as a socket's ``with`` block ends: checkers write ``with endpoint.connect() as sock``
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """Encrypt up to one chunk of ``data`` and send it.

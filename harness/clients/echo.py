@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Callable
 
 from harness.checks.endpoint import Deadline, format_host_port
 from harness.checks.stream import Conversation, Ending, converse
@@ -109,10 +110,15 @@ class EchoConnection:
         timeout: seconds the connect and each round trip may take.
         wait_for_interrupt: wait for each reply without a timeout, until it comes or
             :meth:`interrupt` is called (for a caller with its own watchdog: locust's users).
+        preamble: what an authenticated service's client does on the new connection before
+            the first echo (a challenge answered), with :meth:`send`, :meth:`receive_exactly`
+            and :meth:`echo`; every wait in it is bounded by ``timeout`` even with
+            ``wait_for_interrupt`` (no watchdog is watching a connection not yet made).
 
     Raises:
         EchoUnreachableError: connection refused.
-        EchoTimeoutError: the handshake did not complete in time.
+        EchoTimeoutError: the TCP handshake or the preamble did not complete in time.
+        RoundTripError: what ``preamble`` raised (the connection is then closed).
 
     Resource handling: the connection is open from construction until :meth:`close` (or the
     end of a ``with`` block); after an :class:`EchoError` the stream is out of step, so
@@ -120,7 +126,13 @@ class EchoConnection:
     """
 
     def __init__(
-        self, host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT_S, wait_for_interrupt: bool = False
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        wait_for_interrupt: bool = False,
+        preamble: Callable[["EchoConnection"], None] | None = None,
     ) -> None:
         self.address = format_host_port(host, port)
         self.timeout = timeout
@@ -133,9 +145,51 @@ class EchoConnection:
                 describe_timeout(timeout, 0, why="the TCP handshake did not complete")
             ) from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buffer = bytearray()
+        if preamble is not None:
+            self._reply_timeout: float | None = timeout
+            self._sock.settimeout(timeout)
+            try:
+                preamble(self)
+            except BaseException:
+                self._sock.close()
+                raise
         self._reply_timeout = None if wait_for_interrupt else timeout
         self._sock.settimeout(self._reply_timeout)
-        self._buffer = bytearray()
+
+    def send(self, data: bytes) -> None:
+        """Write all of ``data`` (a preamble's message).
+
+        Raises:
+            EchoResetError: the server reset the connection.
+            EchoTimeoutError: the server did not take it within the timeout.
+        """
+        try:
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise EchoTimeoutError(describe_timeout(self.timeout, 0, why="the server took none of our message")) from None
+        except (ConnectionResetError, BrokenPipeError):
+            raise EchoResetError(describe_reset(0)) from None
+
+    def receive_exactly(self, count: int) -> bytes:
+        """Read exactly ``count`` bytes (a preamble's message from the server).
+
+        Raises:
+            EchoClosedError, EchoResetError, EchoTimeoutError: fewer came; the message says
+                how many, and how the stream ended.
+        """
+        data = bytearray()
+        try:
+            while len(data) < count:
+                chunk = self._sock.recv(count - len(data))
+                if not chunk:
+                    raise EchoClosedError(describe_close(len(data), count))
+                data += chunk
+        except TimeoutError:
+            raise EchoTimeoutError(describe_timeout(self.timeout, len(data), count)) from None
+        except ConnectionResetError:
+            raise EchoResetError(describe_reset(len(data), count)) from None
+        return bytes(data)
 
     def echo(self, payload: bytes) -> float:
         """Send ``payload`` and wait until exactly it has come back.
@@ -260,21 +314,49 @@ def check_echo_datagram(request: bytes, reply: bytes) -> None:
 # --- requesters for the load generators (harness/clients/requesters.py) ---------------------
 
 
+def requester_connection(
+    address: tuple[str, int], options: RequestOptions, preamble: Callable[[EchoConnection], None] | None = None
+) -> EchoConnection:
+    """An :class:`EchoConnection` bounded as a requester's ``options`` say: by the reply
+    timeout, or (when the caller's watchdog bounds replies) by the connect timeout until the
+    connection and its ``preamble`` are done."""
+    return EchoConnection(
+        *address,
+        timeout=options.connect_timeout_s if options.reply_timeout_s is None else options.reply_timeout_s,
+        wait_for_interrupt=options.reply_timeout_s is None,
+        preamble=preamble,
+    )
+
+
 class StreamEchoRequester(ConnectionRequester):
     """Numbered payloads (one LF-terminated line each with ``line``) echoed over one TCP
-    connection, every byte checked."""
+    connection, every byte checked.
 
-    def __init__(self, address: tuple[str, int], options: RequestOptions, *, line: bool = False) -> None:
+    Args:
+        preamble: an authenticated echo's handshake, run once the connection is made (see
+            :class:`EchoConnection`).
+        frame: wraps each payload in the service's framing (a length header); the reply must
+            be the whole framed request again.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        options: RequestOptions,
+        *,
+        line: bool = False,
+        preamble: Callable[[EchoConnection], None] | None = None,
+        frame: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         super().__init__(options)
         self.line = line
-        self.connection = EchoConnection(
-            *address,
-            timeout=options.connect_timeout_s if options.reply_timeout_s is None else options.reply_timeout_s,
-            wait_for_interrupt=options.reply_timeout_s is None,
-        )
+        self.frame = frame
+        self.connection = requester_connection(address, options, preamble)
 
     def request(self) -> int:
         payload = numbered_payload(self.next_sequence(), self.options.payload_bytes, line=self.line)
+        if self.frame is not None:
+            payload = self.frame(payload)
         self.connection.echo(payload)
         return len(payload)
 

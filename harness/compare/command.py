@@ -33,7 +33,7 @@ from harness.services import SERVICES
 from harness.usage import UsageError
 
 # --quick: the three points the goals need (1, 50 and 1000 users), one repetition, short
-# windows; all ten runners of a TCP service fit in under three minutes on 2 cores. The warm-up
+# windows; every runner of a TCP service in about three minutes on an idle 2-core machine. The warm-up
 # must outlast the start-up burst: with 0.5 s, `threading` at 1000 users stalled 26-114
 # connections for > 500 ms in 3 of 5 runs (likely 1000 threads made runnable at once, queueing
 # for the GIL); with 1 s, none in 3; the full run's 2 s keeps it out of the window. 1.5 s

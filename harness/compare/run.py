@@ -7,11 +7,12 @@ name: the locust user, the requester and the goals all come from the service's l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from harness.compare.charts import write_charts
 from harness.compare.formatting import Progress
@@ -21,7 +22,7 @@ from harness.compare.records import Comparison, Machine, Settings
 from harness.compare.references import measure_generator_ceiling, measure_server_bound_reference, reference_steps
 from harness.compare.report import write_documents
 from harness.compare.sweep import run_sweep, sweep_steps
-from harness.services import get_service
+from harness.services import Service, fresh_secret_value, get_service, option_environment_variable, per_run_secret_options
 
 
 def machine_description() -> Machine:
@@ -48,7 +49,35 @@ def raise_open_file_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
+@contextlib.contextmanager
+def per_run_secrets(service: Service) -> Iterator[None]:
+    """Give each shared secret of ``service`` (an authenticated service's key) a fresh random
+    value for this comparison, unless the caller's environment already holds one.
+
+    The value goes only into this process's environment (``WIRECHECK_OPTION_<NAME>``), whence
+    every server launched, every locust subprocess and the in-process threaded client read it:
+    never onto a command line, into a result file or a log. The environment is restored after.
+    """
+    added = []
+    for option in per_run_secret_options(service):
+        variable = option_environment_variable(option)
+        if variable not in os.environ:
+            os.environ[variable] = fresh_secret_value()
+            added.append(variable)
+    try:
+        yield
+    finally:
+        for variable in added:
+            os.environ.pop(variable, None)
+
+
 def run_compare(settings: Settings, write: Callable[[str], None] = print) -> Comparison:
+    """:func:`compare_service` with the service's per-run secrets in the environment."""
+    with per_run_secrets(get_service(settings.service)):
+        return compare_service(settings, write)
+
+
+def compare_service(settings: Settings, write: Callable[[str], None] = print) -> Comparison:
     """Run the whole comparison and write its outputs into ``settings.out_dir``.
 
     Raises:

@@ -203,13 +203,18 @@ class RequesterClient:
         return requester
 
     def connect(self) -> bool:
-        """Make the requester, reported as a ``connect_request_type`` request. Returns success."""
+        """Make the requester, reported as a ``connect_request_type`` request. Returns success.
+
+        The requester's construction is the connect and, for an authenticated service, its
+        handshake: a refused handshake (a ``RoundTripError``) fails this request like a
+        refused connect.
+        """
         assert self.connect_request_type is not None
         started = time.perf_counter()
         plugin.RECORDER.begin_wait(self.slot)
         try:
             self._open()
-        except OSError as error:
+        except REQUEST_FAILURES as error:
             plugin.RECORDER.end_wait(self.slot, replied=False, timed_out=isinstance(error, TimeoutError))
             report_request(
                 self.environment, request_type=self.connect_request_type, name="connect", started=started,

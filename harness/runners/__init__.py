@@ -37,13 +37,19 @@ defaults; see each module):
     per callback is higher than a hand-written epoll loop's.
 ``uvloop``
     The same Protocol on uvloop (libuv). Optional dependency (``pip install wirecheck[all]``).
+``fd-passing``
+    One process accepts and passes each connection's descriptor to one of N worker processes
+    (default: one per core) over a ``multiprocessing`` pipe (``multiprocessing.reduction``'s
+    ``send_handle``); each worker serves many connections in the ``selectors`` loop. The
+    acceptor is one core's work per connection; a worker's share is round robin, blind to
+    how busy it is.
 
 Datagram (UDP) services run on ``raw`` (a recvfrom/sendto loop), ``single``,
 ``threading`` and ``forking`` (socketserver's UDPServer family: a thread or a process per
 datagram), ``select``, ``selectors``, ``asyncio`` and ``uvloop``. A datagram service keeps one
 protocol object for the whole server, so with ``threading`` it is called from many threads
 at once: datagram protocols must be stateless or thread-safe (all of ours are stateless).
-The pre-forked pools carry no UDP: one socket has no connections to spread.
+The pre-forked pools and ``fd-passing`` carry no UDP: one socket has no connections to spread.
 
 Every TCP runner listens with a backlog of 4096 on 127.0.0.1 by default, closes a connection
 silent for the idle timeout, and on SIGTERM/SIGINT stops accepting, ends live connections,
@@ -165,6 +171,12 @@ RUNNERS: dict[str, RunnerEntry] = {
             {STREAM: "UvloopRunner", DATAGRAM: "UvloopDatagramRunner"},
             _traits("uvloop", event_loop=True),
             needs="uvloop",
+        ),
+        RunnerEntry(
+            "fd-passing",
+            "harness.runners.fd_passing",
+            {STREAM: "FdPassingRunner"},
+            _traits("fd-passing", multiprocess=True, event_loop=True),
         ),
         RunnerEntry(
             "wsgiref",
