@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.cases import CaseSpec, separate_registry
+from harness.runners import RUNNERS, runners_for
 from harness.services import SERVICES
 from harness.suite_files import SuitesNotFoundError, suites_directory
 from harness.usage import UsageError
@@ -77,12 +78,25 @@ def markdown(cases: Iterable[CaseSpec]) -> str:
         lines += [f"## {service}", "", f"Spec: {SERVICES[service].spec}. {len(entries)} cases.", "",
                   "| ID | level | requirement | passing looks like |", "| --- | --- | --- | --- |"]
         for case in entries:
-            level = case.level.value + "".join(
-                f" ({level.value} on {runner})" for runner, level in sorted(case.level_for_runner.items())
-            )
+            level = case.level.value + _level_overrides(case)
             lines.append(f"| `{case.case_id}` | {level} | {_cell(case.requirement)} | {_cell(case.expected)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _level_overrides(case: CaseSpec) -> str:
+    """`` (INFO on raw, single)``: the runners of the service whose level differs, grouped by
+    level; every reference runner of the service named as one."""
+    carrying = runners_for(*SERVICES[case.service].kind.carried_by)
+    serving = {name for name in carrying if RUNNERS[name].reference}
+    by_level: dict[str, list[str]] = {}
+    for runner, level in sorted(case.level_for_runner.items()):
+        if runner in carrying:  # an override for a runner that never carries this service says nothing
+            by_level.setdefault(level.value, []).append(runner)
+    return "".join(
+        f" ({level} on {'every reference runner' if set(runners) >= serving else ', '.join(runners)})"
+        for level, runners in by_level.items()
+    )
 
 
 def _cell(text: str) -> str:
