@@ -73,6 +73,7 @@ from harness.provenance import LabelError, check_label, provenance
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
+from harness.suite_files import SuitesNotFoundError, suites_directory
 from harness.services import (
     ServiceOption,
     ServiceOptionError,
@@ -249,8 +250,39 @@ def strict_requested(config: pytest.Config) -> bool:
 def pytest_cmdline_main(config: pytest.Config) -> None:
     # `-n N` without `--dist`: group by server (see the module docstring). Runs before
     # xdist's own hook, which would otherwise turn "no" into "load".
+    if not is_wirecheck_run(config):
+        return
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "no":
         config.option.dist = "loadgroup"
+
+
+# The options whose presence on the command line makes a run wirecheck's, wherever it runs.
+WIRECHECK_RUN_OPTIONS = ("service", "runner", "target", "results", "label", "case", "tls")
+
+
+def is_wirecheck_run(config: pytest.Config) -> bool:
+    """Whether this pytest run is wirecheck's: in its checkout, on its suites, or with its options.
+
+    Installed, this plugin is loaded into every pytest run of the environment (the ``pytest11``
+    entry point), other projects' included. Its run-wide defaults — the hypothesis profile
+    (ten derandomized examples) and ``-n`` grouping by server — are for wirecheck's suites and
+    tests only: another project keeps its own hypothesis settings and xdist distribution.
+    """
+    if any(config.getoption(name, None) for name in WIRECHECK_RUN_OPTIONS):
+        return True
+    try:
+        suites = suites_directory()
+    except SuitesNotFoundError:
+        return False
+    if config.rootpath.resolve() == suites.parent:  # the checkout (or the installed package)
+        return True
+    for argument in config.args:
+        if config.option.pyargs and argument.split("::")[0].startswith("harness.suites"):
+            return True
+        path = Path(argument.split("::")[0]).resolve()
+        if path == suites or suites in path.parents:
+            return True
+    return False
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -306,7 +338,7 @@ def pytest_configure(config: pytest.Config) -> None:
     progress = ProgressLine.if_wanted(config)  # the line naming a long-running case
     if progress is not None:
         config.pluginmanager.register(progress, "wirecheck-progress")
-    if not config.getoption("hypothesis_profile", None):
+    if is_wirecheck_run(config) and not config.getoption("hypothesis_profile", None):
         load_profile()  # $HYPOTHESIS_PROFILE, else ci
 
 
