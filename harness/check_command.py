@@ -41,6 +41,8 @@ PYTEST_CONFIGURATION = Path(__file__).resolve().parent / "check_pytest.ini"
 EPILOG = """\
 Every argument after the target goes to pytest unchanged; the common ones:
   --results FILE.json      write every case's verdict to FILE.json
+  --label NAME             the implementation's name in the results (and in `wirecheck report`)
+  --label-version VERSION  its version
   --case-timeout SECONDS   each case's whole time budget
   --strict                 SHOULD failures (NON-STRICT) count toward the exit status
   --case ID                only this case (repeatable; `wirecheck cases` lists the IDs)
