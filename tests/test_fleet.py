@@ -2,8 +2,8 @@
 
 The parsing tests are in-process and instant. The end-to-end test serves a /29 of loopback
 (reference servers, mutants and a host where nothing listens, all on one port), runs the
-suite once against the network, and reads every host's verdicts back from the results file:
-one pytest run of three cases against six hosts.
+suite once against the network, and reads every host's verdicts back from the results file
+and from ``wirecheck report``'s page and JUnit: one pytest run of three cases against six hosts.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from xml.etree import ElementTree
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +21,7 @@ from fixtures.mutants import MUTANTS, Mutant
 from fixtures.suite_run import EXIT_SOME_CASE_FAILED, run_pytest_suites, wait_until_process_group_gone
 from harness.cases import Target, TargetOptionError, parse_target_fleet, parse_target_option, select_targets
 from harness.launch import LaunchError, RunningServer, launch_command, serve_command
+from harness.report.model import merge
 from harness.verdicts import Verdict
 
 
@@ -98,6 +100,8 @@ FLEET_SERVICE = "echo-tcp"
 # The first host's ephemeral port may be taken on another loopback address (someone bound
 # 127.0.0.11:P, or 0.0.0.0:P after our first bind): then all stop and the fleet starts over.
 PORT_COLLISION_RETRIES = 3
+# The fleet's name in its results and in the merged report (each host a column of its own).
+FLEET_LABEL = "fleet"
 
 
 def _mutant(name: str) -> Mutant:
@@ -152,7 +156,8 @@ def test_one_run_judges_every_host_of_a_network_as_its_own_target(tmp_path: Path
         arguments = [
             "--target", f"{FLEET_SERVICE}={FLEET_NETWORK}:{port}",
             *(f"--case={case_id}" for case_id in named_cases),
-            "--results", str(results), "--case-timeout", "10", "-p", "no:randomly", "-q",
+            "--results", str(results), "--label", FLEET_LABEL,
+            "--case-timeout", "10", "-p", "no:randomly", "-q",
         ]  # fmt: skip
         run = run_pytest_suites(arguments, results, suite_timeout=300, what=f"the fleet {FLEET_NETWORK}:{port}")
     print(f"suite against the fleet: exit status {run.exit_status}, {run.wall_time_s:.1f} s")
@@ -177,3 +182,26 @@ def test_one_run_judges_every_host_of_a_network_as_its_own_target(tmp_path: Path
     assert list(absent) == [f"{FLEET_SERVICE}/reachability/0"], absent
     assert absent[f"{FLEET_SERVICE}/reachability/0"]["verdict"] == Verdict.ERROR.value
     assert absent[f"{FLEET_SERVICE}/reachability/0"]["actual"].startswith(f"connection refused at {ABSENT_HOST}:{port}")
+    _check_the_merged_report(results, port, named_cases, tmp_path)
+
+
+def _check_the_merged_report(results: Path, port: int, named_cases: list[str], tmp_path: Path) -> None:
+    """``wirecheck report`` of the fleet's results: every host
+    its own column (``LABEL HOST:PORT``) with its verdicts, in the HTML matrix and the JUnit."""
+    from harness.cli import main as wirecheck
+
+    html, junit = tmp_path / "report.html", tmp_path / "report.xml"
+    assert wirecheck(["report", str(results), "--html", str(html), "--junit", str(junit)]) == 0
+    report = merge([results])
+    columns = {implementation.name for implementation in report.implementations}
+    assert columns == {f"{FLEET_LABEL} 127.0.0.{n}:{port}" for n in range(9, 15)}, columns
+    for host, name in MUTANT_HOSTS.items():
+        column = f"{FLEET_LABEL} {host}:{port}"
+        failed = {row.id for row in report.rows if column in row.cells and row.cells[column].verdict == "FAILED"}
+        assert failed >= set(_mutant(name).must_fail), (name, failed)
+        assert column in html.read_text()
+    suites = ElementTree.parse(junit).getroot().findall("testsuite")
+    assert sorted(suite.get("name") for suite in suites) == sorted(columns)
+    failures = {suite.get("name"): int(suite.get("failures")) for suite in suites}
+    assert all(failures[f"{FLEET_LABEL} {host}:{port}"] == 0 for host in REFERENCE_HOSTS), failures
+    assert all(failures[f"{FLEET_LABEL} {host}:{port}"] > 0 for host in MUTANT_HOSTS), failures
