@@ -246,14 +246,16 @@ def strict_requested(config: pytest.Config) -> bool:
         return False
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    # `-n N` without `--dist`: group by server (see the module docstring). Runs before
-    # xdist's own hook, which would otherwise turn "no" into "load".
-    if not is_wirecheck_run(config):
-        return
-    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "no":
-        config.option.dist = "loadgroup"
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Iterator[Any]:
+    # `-n N` without `--dist`: group by server (see the module docstring). A wrapper, so that
+    # it runs before xdist's own (tryfirst) hook whatever order the plugins were registered in
+    # (installed, this one comes through an entry point, possibly before xdist), which would
+    # otherwise turn "no" into "load" and spread one server's cases over the workers.
+    if is_wirecheck_run(config):
+        if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "no":
+            config.option.dist = "loadgroup"
+    return (yield)
 
 
 # The options whose presence on the command line makes a run wirecheck's, wherever it runs.

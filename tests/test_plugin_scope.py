@@ -66,3 +66,22 @@ def test_the_suites_folder_is_recognised_as_wirecheck_s() -> None:
     assert is_wirecheck_run(FakeConfig())  # type: ignore[arg-type]
     FakeConfig.args = ["/elsewhere/tests"]
     assert not is_wirecheck_run(FakeConfig())  # type: ignore[arg-type]
+
+
+DIST_PROBE = '''
+def test_distribution(request):
+    print("DIST", request.config.workerinput.get("wirecheck_dist"))
+    assert request.config.workerinput.get("wirecheck_dist") == "{expected}"
+'''
+
+
+def test_wirecheck_s_own_run_under_n_groups_by_server_whatever_the_plugin_order(tmp_path: Path) -> None:
+    """`-n 2` without `--dist`: wirecheck's runs are distributed by group (one server's cases on
+    one worker), another project's as xdist decides ("load"). The plugin is loaded first here,
+    by -p, as its entry point may load it before xdist: its hook must still run first."""
+    (tmp_path / "test_dist.py").write_text(DIST_PROBE.format(expected="loadgroup"))
+    ours = _pytest_in(tmp_path, "-p", "harness.pytest_plugin", "-n", "2", "--service", "echo-tcp", "test_dist.py")
+    assert ours.returncode == 0, ours.stdout[-2000:] + ours.stderr[-2000:]
+    (tmp_path / "test_dist.py").write_text(DIST_PROBE.format(expected="load"))
+    theirs = _pytest_in(tmp_path, "-p", "harness.pytest_plugin", "-n", "2", "test_dist.py")
+    assert theirs.returncode == 0, theirs.stdout[-2000:] + theirs.stderr[-2000:]
