@@ -43,6 +43,13 @@ Theory of operation:
   exit status is the contract's: 0 iff no MUST case FAILED, nothing ERRORed, and, with
   ``--strict``, nothing was NON-STRICT. The terminal shows the verdict word per case and a
   closing line of verdict counts.
+- *Runs that end.* Every wait of a case is bounded by its budget; the run as a whole is
+  bounded per target by the hostility budget (``--hostile-budget``, default 15 s;
+  :mod:`harness.hostility`): once the cases a target failed have taken that long in all, its
+  remaining cases fail at once without being run (``pytest_pyfunc_call``), their actual
+  naming the failures that spent the budget. A slow but correct target is not hostile: a case
+  whose budget ran out on correct replies is ERROR with the pace measured
+  (:class:`~harness.verdicts.TargetTooSlow`, :mod:`harness.checks.pace`), and does not count.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ import pytest
 from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_targets
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
+from harness.hostility import DEFAULT_HOSTILE_BUDGET_S, CutShort, HostilityLedger
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.services import (
     ServiceOption,
@@ -75,6 +83,7 @@ from harness.verdicts import (
     CaseRecord,
     ConformanceFailure,
     HarnessError,
+    TargetTooSlow,
     Verdict,
     case_sort_key,
     counts_as_failure,
@@ -108,6 +117,8 @@ class WirecheckRun:
     per_run_secrets: dict[str, str] = field(default_factory=dict)
     # nodeid -> record; filled on whichever process sees the reports (the controller)
     records: dict[str, CaseRecord] = field(default_factory=dict)
+    # per target, the time its failed cases took; filled where the cases run (a worker)
+    hostility: HostilityLedger = field(default_factory=HostilityLedger)
 
 
 RUN_KEY = pytest.StashKey[WirecheckRun]()
@@ -174,6 +185,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_CASE_TIMEOUT_S,
         metavar="SECONDS",
         help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--hostile-budget",
+        type=float,
+        default=DEFAULT_HOSTILE_BUDGET_S,
+        metavar="SECONDS",
+        help="once the cases a target failed have taken this long in all, its remaining cases fail "
+        f"at once without being run (default {DEFAULT_HOSTILE_BUDGET_S:g})",
     )
     for option in checker_options().values():
         if option.flag:
@@ -249,6 +268,9 @@ def pytest_configure(config: pytest.Config) -> None:
     case_timeout = config.getoption("case_timeout")
     if not case_timeout > 0:
         raise pytest.UsageError(f"--case-timeout must be a positive number of seconds, got {case_timeout}")
+    hostile_budget = config.getoption("hostile_budget")
+    if not hostile_budget > 0:
+        raise pytest.UsageError(f"--hostile-budget must be a positive number of seconds, got {hostile_budget}")
     results = config.getoption("results")
     tls_ca, tls_insecure = config.getoption("tls_ca"), config.getoption("tls_insecure")
     if tls_ca is not None and tls_insecure:
@@ -263,6 +285,7 @@ def pytest_configure(config: pytest.Config) -> None:
         per_run_secrets=_fresh_secrets(),
         tls_ca=tls_ca,
         tls_insecure=tls_insecure,
+        hostility=HostilityLedger(hostile_budget),
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
@@ -528,6 +551,20 @@ def record_observation(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return record
 
 
+# --- the hostility budget ------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    # A target that spent its hostility budget: the case fails at once, as its level says.
+    spec, target = _case_and_target(pyfuncitem)
+    if spec is None or target is None:
+        return
+    refusal = pyfuncitem.config.stash[RUN_KEY].hostility.refusal(target.group)
+    if refusal is not None:
+        raise CutShort(spec.expected, refusal)
+
+
 # --- verdicts --------------------------------------------------------------------------
 
 
@@ -554,8 +591,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     level = spec.level_for(target.runner)
     error = call.excinfo.value if call.excinfo is not None else None
     verdict = verdict_for(level, error) if call.when == "call" else Verdict.ERROR
-    if isinstance(error, ConformanceFailure) and verdict is not Verdict.ERROR:
-        expected, actual = error.expected, error.actual
+    if isinstance(error, ConformanceFailure) and call.when == "call":
+        expected, actual = error.expected, error.actual  # TargetTooSlow too: ERROR, in its words
+        if not isinstance(error, (TargetTooSlow, CutShort)):
+            run.hostility.record_failure(target.group, spec.case_id, call.duration, actual)
     elif verdict is Verdict.ERROR:
         expected, actual = spec.expected, _describe_error(error, call.when)
     else:
