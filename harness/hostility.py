@@ -9,15 +9,17 @@ verdict within a minute, and the verdict is already clear after the first few ca
 
 Rule: the suite keeps, per target, the time spent in the cases that target **failed** (a
 :class:`~harness.verdicts.ConformanceFailure` of any level, so a wrong byte, a reset, a stall,
-a drip). Once that sum reaches the budget (``--hostile-budget``, default
+a drip) or **kept waiting until the case's whole budget was spent** (an INFO case that
+watches a dripping line for its whole budget fails nothing, but it was kept waiting just the
+same). Once that sum reaches the budget (``--hostile-budget``, default
 :data:`DEFAULT_HOSTILE_BUDGET_S`), each later case of that target is not run: it fails at
 once (FAILED for a MUST, NON-STRICT for a SHOULD, INFORMATIONAL for an INFO case), its
 ``actual`` saying so and naming the failures that spent the budget. A target that fails
 quickly (wrong bytes in milliseconds) never reaches the budget, so every case still judges
 it; only targets that make failing cases *slow* are cut short.
 
-What does not count: a case that passed, however long it took (an honest 16 MiB echo
-through a forking server); an ERROR (the harness's fault, not the target's); and a case
+What does not count: a case that passed within its budget, however long it took (an honest
+16 MiB echo through a forking server); an ERROR (the harness's fault, not the target's); and a case
 ended by :class:`~harness.verdicts.TargetTooSlow` — a slow but correct target is not
 hostile, its cases each run to their own budget, and each says it was slow.
 
@@ -70,7 +72,8 @@ class CostlyFailure:
 
 @dataclass
 class HostilityLedger:
-    """Per target, the failed cases and the time they took; says when a target is cut short.
+    """Per target, the costly cases (failed, or kept waiting to the end of their budget) and the
+    time they took; says when a target is cut short.
 
     Args:
         budget_s: the hostility budget, in seconds (``--hostile-budget``).
@@ -80,7 +83,8 @@ class HostilityLedger:
     _failures: dict[str, list[CostlyFailure]] = field(default_factory=dict)
 
     def record_failure(self, target: str, case_id: str, duration_s: float, actual: str) -> None:
-        """Note that ``target`` failed ``case_id`` after ``duration_s`` seconds."""
+        """Note that ``target`` failed ``case_id``, or kept it waiting its whole budget, for
+        ``duration_s`` seconds."""
         self._failures.setdefault(target, []).append(CostlyFailure(case_id, duration_s, actual))
 
     def spent_s(self, target: str) -> float:
@@ -97,7 +101,7 @@ class HostilityLedger:
         more = len(failures) - len(costliest)
         named = "; ".join(failure.describe() for failure in costliest) + (f"; and {more} more" if more else "")
         return (
-            f"not run: the target already kept the suite waiting {spent:.1f} s in {len(failures)} failed "
-            f"case{'s' if len(failures) != 1 else ''}, past the hostility budget of {self.budget_s:g} s "
+            f"not run: the target already kept the suite waiting {spent:.1f} s in {len(failures)} "
+            f"case{'s' if len(failures) != 1 else ''} it failed or never let finish, past the hostility budget of {self.budget_s:g} s "
             f"(--hostile-budget), so its remaining cases fail at once: {named}"
         )

@@ -123,6 +123,7 @@ class WirecheckRun:
 
 RUN_KEY = pytest.StashKey[WirecheckRun]()
 OBSERVATION_KEY = pytest.StashKey[str]()
+DEADLINE_KEY = pytest.StashKey[Deadline]()
 
 
 # --- options ---------------------------------------------------------------------------
@@ -514,7 +515,8 @@ def endpoint(
     run = request.config.stash[RUN_KEY]
     host, port = wirecheck_servers.address_of(wirecheck_target)
     tls = wirecheck_servers.client_tls_context(wirecheck_target, run)
-    return Endpoint(host, port, Deadline(run.case_timeout), tls=tls)
+    deadline = request.node.stash[DEADLINE_KEY] = Deadline(run.case_timeout)  # read by the hostility budget
+    return Endpoint(host, port, deadline, tls=tls)
 
 
 @pytest.fixture
@@ -565,6 +567,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
         raise CutShort(spec.expected, refusal)
 
 
+def _costs_hostility_budget(error: BaseException | None, deadline: Deadline | None) -> bool:
+    """Whether a case's time counts toward its target's hostility budget: the target failed
+    it, or kept it waiting until its whole budget was spent (an INFO case watching a drip) —
+    but not a slow, correct target's case, a case failed unrun, or the harness's own ERROR."""
+    if isinstance(error, (TargetTooSlow, CutShort)):
+        return False
+    if isinstance(error, ConformanceFailure):
+        return True
+    return error is None and deadline is not None and deadline.spent
+
+
 # --- verdicts --------------------------------------------------------------------------
 
 
@@ -593,12 +606,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     verdict = verdict_for(level, error) if call.when == "call" else Verdict.ERROR
     if isinstance(error, ConformanceFailure) and call.when == "call":
         expected, actual = error.expected, error.actual  # TargetTooSlow too: ERROR, in its words
-        if not isinstance(error, (TargetTooSlow, CutShort)):
-            run.hostility.record_failure(target.group, spec.case_id, call.duration, actual)
     elif verdict is Verdict.ERROR:
         expected, actual = spec.expected, _describe_error(error, call.when)
     else:
         expected, actual = spec.expected, item.stash.get(OBSERVATION_KEY, "as expected")
+    if call.when == "call" and _costs_hostility_budget(error, item.stash.get(DEADLINE_KEY, None)):
+        run.hostility.record_failure(target.group, spec.case_id, call.duration, actual)
     record = CaseRecord(
         id=spec.case_id,
         service=spec.service,

@@ -50,6 +50,10 @@ DRIP_FLOOR_BYTES_PER_S = 1024.0
 # a scheduler hiccup are not a drip.
 DRIP_MIN_DELIVERY_S = 1.0
 
+# How a slow target's actual begins: readers of a results file (the third-party tests) tell a
+# slow ERROR from a harness ERROR by it.
+SLOW_ACTUAL_PREFIX = "slow, not wrong: "
+
 # The --case-timeout advised for a slow target: the pace measured times what the case needs,
 # with this margin (the pace of a loaded server varies), rounded up to RECOMMENDATION_STEP_S.
 RECOMMENDATION_MARGIN = 1.5
@@ -159,7 +163,7 @@ def spent_budget_failure(expected: str, actual: str, budget_s: float, elapsed_s:
         advice = f"a larger --case-timeout (e.g. {2 * budget_s:g}) may let it finish"
     return TargetTooSlow(
         expected,
-        f"slow, not wrong: {completed} correct {replies}{needed} in {elapsed_s:.1f} s, one per "
+        f"{SLOW_ACTUAL_PREFIX}{completed} correct {replies}{needed} in {elapsed_s:.1f} s, one per "
         f"{seconds_per_exchange:.3g} s, when the case's budget of {budget_s:g} s (--case-timeout) "
         f"ran out; nothing received was wrong; {advice} (at the end: {actual})",
     )
