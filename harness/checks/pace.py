@@ -65,8 +65,9 @@ class Exchange:
     """One request and its reply, as the conversation loop saw them.
 
     Attributes:
-        started_s: when the exchange began, in seconds since the case's deadline started.
-        arrivals: ``(seconds since the deadline started, bytes in that arrival)`` per recv.
+        started_s: when the exchange began (``time.monotonic()`` seconds).
+        arrivals: ``(time.monotonic() seconds, bytes in that arrival)`` per recv; only
+            differences of these times are ever used.
         complete: every expected byte arrived, and right.
     """
 

@@ -242,16 +242,15 @@ def converse(
 
 def _record_pace(conversations: Sequence[Conversation], deadline: Deadline, started: float) -> None:
     """Add each conversation that expected a reply to the deadline's pace log."""
-    offset = started - (time.monotonic() - deadline.elapsed())  # loop start, on the deadline's clock
     for conversation in conversations:
         if conversation.expected is None:
             continue  # an observation (a quiet window, an EOF watch), not an exchange
         previous = 0
         arrivals = []
         for at, total in conversation.arrivals:
-            arrivals.append((offset + at, total - previous))
+            arrivals.append((started + at, total - previous))
             previous = total
-        deadline.pace.record(Exchange(offset, arrivals, complete=conversation.ending is Ending.COMPLETE))
+        deadline.pace.record(Exchange(started, arrivals, complete=conversation.ending is Ending.COMPLETE))
 
 
 def conversation_failure(
