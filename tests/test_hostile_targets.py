@@ -72,7 +72,7 @@ DESIGNED_WAIT_S = DEFAULT_HOSTILE_BUDGET_S + DEFAULT_CASE_TIMEOUT_S
 
 # Workers of the fleet run: each mostly sleeps on a deadline, so more workers than cores only
 # costs each one's start-up (a couple of CPU-seconds).
-FLEET_WORKERS = 6
+FLEET_WORKERS = 8
 
 # Start-up of the fleet's pytest and its workers on a loaded 2-core machine (collection imports
 # hypothesis and every suite), for the hang detector only.

@@ -16,7 +16,7 @@ bounded time: the wall time is printed, and the only time assertion is the subpr
 A kill is credited to the case that names the defect, so every other mutant's run gives the
 hostility budget (``--hostile-budget``, which fails a target's remaining cases unrun once its
 failed cases have taken 15 s) room to judge each named case in full
-(:data:`JUDGE_EVERY_NAMED_CASE`); the hostile servers keep the default budget, whose bound
+(``fixtures.suite_run.JUDGE_EVERY_CASE``); the hostile servers keep the default budget, whose bound
 tests/test_hostile_targets.py asserts for every service.
 
 Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
@@ -52,6 +52,7 @@ from fixtures.mutants import MUTANTS, MUTANTS_DIRECTORY, Mutant
 from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
+    JUDGE_EVERY_CASE,
     run_suite_against_command,
     suite_budgets,
 )
@@ -82,11 +83,6 @@ def authority() -> Iterator[ThrowawayAuthority]:
     made.remove()
 
 
-# Mutants judged case by case: a hostility budget no run of a few named cases can spend
-# (a dozen cases of at most --case-timeout 10 s each), so none of them is failed unrun.
-JUDGE_EVERY_NAMED_CASE = ("--hostile-budget", "3600")
-
-
 def suite_arguments(authority: ThrowawayAuthority, *, strict: bool = False) -> list[str]:
     return ["--tls-ca", str(authority.ca_path)] + (["--strict"] if strict else [])
 
@@ -100,7 +96,7 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path, authority: Throwaway
         extra_arguments=[
             *mutant.suite_arguments,
             *extra,
-            *(() if mutant.whole_suite else JUDGE_EVERY_NAMED_CASE),
+            *(() if mutant.whole_suite else JUDGE_EVERY_CASE),
             *(f"--case={case_id}" for case_id in mutant.named_cases),
         ],
         **suite_budgets(mutant.service),
