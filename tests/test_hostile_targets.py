@@ -183,7 +183,7 @@ def test_slow_but_correct_server_is_reported_slow_never_failed(tmp_path: Path) -
     assert slow["verdict"] == Verdict.ERROR.value, run.describe(CASE_NEEDING_200_CONNECTIONS)
     actual = slow["actual"]
     assert actual.startswith(SLOW_ACTUAL_PREFIX), actual
-    assert "of the 200 the case needs" in actual and " correct repl" in actual and "one per " in actual, actual
+    assert "of the 200 the case needs" in actual and " complete repl" in actual and "one per " in actual, actual
     assert "--case-timeout " in actual and "would let it finish" in actual, actual
     assert "data differing" not in actual and "more than expected" not in actual, actual
     assert get_service(SLOW_SERVICE).transport == "tcp"

@@ -47,7 +47,7 @@ def drip_log(seconds: float, interval_s: float = 0.2) -> PaceLog:
 def test_correct_replies_at_a_slow_pace_are_slow_not_failed() -> None:
     failure = spent_budget_failure(EXPECTED, TIMED_OUT, 30.0, 30.0, slow_log(27, 1.1, planned=200))
     assert isinstance(failure, TargetTooSlow)
-    assert failure.actual.startswith("slow, not wrong: 27 correct replies of the 200 the case needs")
+    assert failure.actual.startswith("slow, not wrong: 27 complete replies of the 200 the case needs")
     assert "one per 1.11 s" in failure.actual
     # 200 x 1.11 s x 1.5, rounded up to 10 s
     assert "--case-timeout 340 would let it finish" in failure.actual

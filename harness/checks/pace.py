@@ -27,9 +27,16 @@ spent — at a connect, or by a conversation still in flight — the checker cal
 2. otherwise, at least one exchange completed correctly: slow, :class:`TargetTooSlow`;
 3. otherwise (no correct reply in the whole budget): the plain timeout, FAILED.
 
-Checkers that do not use the conversation loop (HTTP, XML-RPC, multiprocessing.connection,
-datagrams) record nothing, so for them a spent budget stays a timeout (rule 3): their pace
-is not measured yet.
+The raw HTTP client of the suites (:class:`harness.checks.http.HttpConnection`: the REST
+application, the WSGI probe, XML-RPC's hostile requests) records one exchange per response
+it reads, complete once h11 has framed the whole message. Checkers that use neither (the
+XML-RPC client over http.client, multiprocessing.connection, datagrams) record nothing, so
+for them a spent budget stays a timeout (rule 3): their pace is not measured yet.
+
+"Nothing wrong was seen" is exact: a stream conversation compares each byte as it arrives,
+and an HTTP response that h11 cannot frame fails at once; a checker that judges several
+responses together judges them after the last, so a case whose budget ran out before then
+had seen no wrong byte.
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ class Exchange:
         started_s: when the exchange began (``time.monotonic()`` seconds).
         arrivals: ``(time.monotonic() seconds, bytes in that arrival)`` per recv; only
             differences of these times are ever used.
-        complete: every expected byte arrived, and right.
+        complete: the whole reply arrived (and, where the checker compares as bytes arrive,
+            right).
     """
 
     started_s: float
@@ -164,7 +172,7 @@ def spent_budget_failure(expected: str, actual: str, budget_s: float, elapsed_s:
         advice = f"a larger --case-timeout (e.g. {2 * budget_s:g}) may let it finish"
     return TargetTooSlow(
         expected,
-        f"{SLOW_ACTUAL_PREFIX}{completed} correct {replies}{needed} in {elapsed_s:.1f} s, one per "
+        f"{SLOW_ACTUAL_PREFIX}{completed} complete {replies}{needed} in {elapsed_s:.1f} s, one per "
         f"{seconds_per_exchange:.3g} s, when the case's budget of {budget_s:g} s (--case-timeout) "
-        f"ran out; nothing received was wrong; {advice} (at the end: {actual})",
+        f"ran out; nothing wrong was seen; {advice} (at the end: {actual})",
     )
