@@ -188,7 +188,9 @@ class Endpoint:
         except ConformanceFailure as failure:
             if not self.deadline.spent:
                 raise
-            raise ConformanceFailure(failure.expected, f"{failure.actual}; {self.deadline.spent_description()}") from None
+            raise self.deadline.spent_failure(
+                failure.expected, f"{failure.actual}; {self.deadline.spent_description()}"
+            ) from None
 
     def connect_plain(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
         """A plain TCP connection even to a TLS endpoint (a client that does not speak TLS)."""
