@@ -1,4 +1,5 @@
-"""The pace verdict through the real clients: a slow server is slow, a dripping one FAILED.
+"""The pace verdict through the real clients (the stream conversation loop, the raw HTTP
+client, the multiprocessing.connection peer): a slow server is slow, a dripping one FAILED.
 
 Small in-process servers on 127.0.0.1:0 (a thread each) that answer right but late — one
 connection accepted per :data:`ACCEPT_GAP_S` — or right but dripping, one byte per
@@ -21,7 +22,9 @@ import pytest
 from harness.checks import Deadline, Endpoint
 from harness.checks.echo import check_awkward_bytes_echoed, check_sequential_connections
 from harness.checks.http import HttpConnection
+from harness.checks.mpconn import FramedPeer
 from harness.checks.pace import SLOW_ACTUAL_PREFIX
+from harness.protocols.mpconn import encode_header
 from harness.verdicts import ConformanceFailure, TargetTooSlow
 
 # One accepted connection per 0.4 s: a budget of 3 s sees a handful completed, never all 50.
@@ -34,6 +37,10 @@ HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\
 DRIPPED_HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: wirecheck\r\n\r\n"
 
+# A multiprocessing.connection frame (a 4-byte big-endian length, then the payload), sent
+# unasked, as a Listener sends its challenge.
+FRAME = encode_header(1000) + b"f" * 1000
+
 
 def answer_http(conn: socket.socket) -> None:
     conn.recv(65536)
@@ -45,6 +52,17 @@ def drip_http(conn: socket.socket) -> None:
     for index in range(len(DRIPPED_HTTP_RESPONSE)):
         time.sleep(DRIP_GAP_S)
         conn.sendall(DRIPPED_HTTP_RESPONSE[index : index + 1])
+
+
+def send_frame(conn: socket.socket) -> None:
+    conn.sendall(FRAME)
+    conn.recv(65536)  # until the client leaves
+
+
+def drip_frame(conn: socket.socket) -> None:
+    for index in range(len(FRAME)):
+        time.sleep(DRIP_GAP_S)
+        conn.sendall(FRAME[index : index + 1])
 
 
 def echo(conn: socket.socket) -> None:
@@ -107,23 +125,18 @@ def serve(handler: Callable[[socket.socket], None], accept_gap_s: float = 0.0) -
 
 
 @pytest.fixture
-def slow_http() -> Iterator[Endpoint]:
-    yield from serve(answer_http, ACCEPT_GAP_S)
+def server(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
+    """``(handler, accept gap)`` from the test's parametrization, served; its endpoint."""
+    handler, accept_gap_s = request.param
+    yield from serve(handler, accept_gap_s)
 
 
-@pytest.fixture
-def dripping_http() -> Iterator[Endpoint]:
-    yield from serve(drip_http)
+def slow(handler: Callable[[socket.socket], None]) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("server", [(handler, ACCEPT_GAP_S)], indirect=True, ids=["slow"])
 
 
-@pytest.fixture
-def slow_echo() -> Iterator[Endpoint]:
-    yield from serve(echo, ACCEPT_GAP_S)
-
-
-@pytest.fixture
-def dripping_echo() -> Iterator[Endpoint]:
-    yield from serve(drip_echo)
+def dripping(handler: Callable[[socket.socket], None]) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("server", [(handler, 0.0)], indirect=True, ids=["dripping"])
 
 
 def many_http_requests(endpoint: Endpoint, count: int = 50) -> None:
@@ -133,28 +146,53 @@ def many_http_requests(endpoint: Endpoint, count: int = 50) -> None:
             connection.read_response()
 
 
-def test_slow_http_server_is_slow(slow_http: Endpoint) -> None:
+@slow(answer_http)
+def test_slow_http_server_is_slow(server: Endpoint) -> None:
     with pytest.raises(TargetTooSlow) as raised:
-        many_http_requests(slow_http)
+        many_http_requests(server)
     assert raised.value.actual.startswith(SLOW_ACTUAL_PREFIX), raised.value.actual
     assert "a larger --case-timeout (e.g. 6) may let it finish" in raised.value.actual
 
 
-def test_dripping_http_server_is_failed(dripping_http: Endpoint) -> None:
+@dripping(drip_http)
+def test_dripping_http_server_is_failed(server: Endpoint) -> None:
     with pytest.raises(ConformanceFailure) as raised:
-        many_http_requests(dripping_http)
+        many_http_requests(server)
     assert not isinstance(raised.value, TargetTooSlow), raised.value.actual
     assert "the replies dripped" in raised.value.actual
 
 
-def test_slow_echo_server_is_slow_with_an_advised_budget(slow_echo: Endpoint) -> None:
+@slow(echo)
+def test_slow_echo_server_is_slow_with_an_advised_budget(server: Endpoint) -> None:
     with pytest.raises(TargetTooSlow) as raised:
-        check_sequential_connections(slow_echo, count=50)
+        check_sequential_connections(server, count=50)
     assert "of the 50 the case needs" in raised.value.actual and "would let it finish" in raised.value.actual
 
 
-def test_dripping_echo_server_is_failed(dripping_echo: Endpoint) -> None:
+@dripping(drip_echo)
+def test_dripping_echo_server_is_failed(server: Endpoint) -> None:
     with pytest.raises(ConformanceFailure) as raised:
-        check_awkward_bytes_echoed(dripping_echo)  # 256 bytes first: 12.8 s at 20 B/s
+        check_awkward_bytes_echoed(server)  # 256 bytes first: 12.8 s at 20 B/s
+    assert not isinstance(raised.value, TargetTooSlow), raised.value.actual
+    assert "the replies dripped" in raised.value.actual
+
+
+def many_frames(endpoint: Endpoint, count: int = 50) -> None:
+    for _ in range(count):
+        with FramedPeer(endpoint) as peer:
+            peer.receive_message(expected="a frame, unasked")
+
+
+@slow(send_frame)
+def test_slow_framing_server_is_slow(server: Endpoint) -> None:
+    with pytest.raises(TargetTooSlow) as raised:
+        many_frames(server)
+    assert raised.value.actual.startswith(SLOW_ACTUAL_PREFIX), raised.value.actual
+
+
+@dripping(drip_frame)
+def test_dripping_framing_server_is_failed(server: Endpoint) -> None:
+    with pytest.raises(ConformanceFailure) as raised:
+        many_frames(server)
     assert not isinstance(raised.value, TargetTooSlow), raised.value.actual
     assert "the replies dripped" in raised.value.actual
