@@ -27,9 +27,10 @@ Bound: at the default settings a hostile target costs at most the budget, plus t
 that crossed it (at most ``--case-timeout``), plus the cases it passed: with a budget of 15 s
 and cases of 30 s, 45 s of waiting per service, inside the promised 60 s.
 
-The ledger lives in one pytest process. Under pytest-xdist the plugin groups all cases of a
-target on one worker (``loadgroup``), so the budget is per target for the whole run; with
-``--dist load`` it would be per target and worker.
+The ledger lives in one pytest process. Under pytest-xdist with ``--dist loadgroup`` (the
+plugin's default for ``-n``) all cases of a target run on one worker, so the budget is per
+target for the whole run; with ``--dist load`` a target's cases are spread over the workers
+and the budget is per target and worker (the bound multiplies by the number of workers).
 """
 
 from __future__ import annotations
