@@ -45,11 +45,12 @@ Theory of operation:
   closing line of verdict counts.
 - *Runs that end.* Every wait of a case is bounded by its budget; the run as a whole is
   bounded per target by the hostility budget (``--hostile-budget``, default 15 s;
-  :mod:`harness.hostility`): once the cases a target failed have taken that long in all, its
-  remaining cases fail at once without being run (``pytest_pyfunc_call``), their actual
-  naming the failures that spent the budget. A slow but correct target is not hostile: a case
-  whose budget ran out on correct replies is ERROR with the pace measured
-  (:class:`~harness.verdicts.TargetTooSlow`, :mod:`harness.checks.pace`), and does not count.
+  :mod:`harness.hostility`): once the cases a target failed (or kept waiting their whole
+  budget) have taken that long in all, its remaining cases fail at once without being run
+  (``pytest_pyfunc_call``), their actual naming the costliest. A slow but correct target is
+  not hostile: a case whose budget ran out while complete replies were arriving at a usable
+  pace is ERROR with the pace measured (:class:`~harness.verdicts.TargetTooSlow`,
+  :mod:`harness.checks.pace`), and does not count.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class WirecheckRun:
     per_run_secrets: dict[str, str] = field(default_factory=dict)
     # nodeid -> record; filled on whichever process sees the reports (the controller)
     records: dict[str, CaseRecord] = field(default_factory=dict)
-    # per target, the time its failed cases took; filled where the cases run (a worker)
+    # per target, the time its costly cases took; filled where the cases run (a worker)
     hostility: HostilityLedger = field(default_factory=HostilityLedger)
 
 
@@ -192,8 +193,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=DEFAULT_HOSTILE_BUDGET_S,
         metavar="SECONDS",
-        help="once the cases a target failed have taken this long in all, its remaining cases fail "
-        f"at once without being run (default {DEFAULT_HOSTILE_BUDGET_S:g})",
+        help="once the cases a target failed (or kept waiting their whole budget) have taken this long "
+        f"in all, its remaining cases fail at once without being run (default {DEFAULT_HOSTILE_BUDGET_S:g})",
     )
     for option in checker_options().values():
         if option.flag:

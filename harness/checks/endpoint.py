@@ -89,7 +89,7 @@ class Deadline:
 
     def spent_failure(self, expected: str, actual: str) -> ConformanceFailure:
         """The failure a spent budget amounts to, given the case's pace: FAILED for a drip or
-        no correct reply, :class:`~harness.verdicts.TargetTooSlow` for a slow, correct target."""
+        no complete reply, :class:`~harness.verdicts.TargetTooSlow` for a slow, correct target."""
         return spent_budget_failure(expected, actual, self.budget_s, self.elapsed(), self.pace)
 
     def __repr__(self) -> str:

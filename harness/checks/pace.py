@@ -17,15 +17,15 @@ verdict must tell them apart:
 Theory of operation: every :class:`~harness.checks.endpoint.Deadline` owns a
 :class:`PaceLog`. The conversation loop (:func:`harness.checks.stream.converse`) records one
 :class:`Exchange` per request/reply it drove: when it began, when its first and last reply
-bytes arrived, how many bytes, and whether it completed correctly. When the budget is found
+bytes arrived, how many bytes, and whether it completed. When the budget is found
 spent — at a connect, or by a conversation still in flight — the checker calls
 :func:`spent_budget_failure`, which reads the log:
 
 1. the replies' delivery rate (bytes after each reply's first arrival, over the time from
    its first to its last arrival) is under :data:`DRIP_FLOOR_BYTES_PER_S`, over at least
    :data:`DRIP_MIN_DELIVERY_S` of delivery: a drip, FAILED;
-2. otherwise, at least one exchange completed correctly: slow, :class:`TargetTooSlow`;
-3. otherwise (no correct reply in the whole budget): the plain timeout, FAILED.
+2. otherwise, at least one exchange completed: slow, :class:`TargetTooSlow`;
+3. otherwise (no complete reply in the whole budget): the plain timeout, FAILED.
 
 The raw HTTP client of the suites (:class:`harness.checks.http.HttpConnection`: the REST
 application, the WSGI probe, XML-RPC's hostile requests) records one exchange per response
@@ -50,8 +50,8 @@ from harness.verdicts import ConformanceFailure, TargetTooSlow
 # A reply that, once started, arrives at under 1 KiB/s is throttled on purpose: loopback moves
 # megabytes a second even from a loaded interpreter, and the services' replies are either one
 # segment (time, daytime: one arrival, so no rate at all) or a stream the server writes as
-# fast as it reads. 1 KiB/s is 200 times the issue's tarpit (a byte every 0.2 s) and a
-# thousand times under anything a working server does here.
+# fast as it reads. 1 KiB/s is 200 times a tarpit's byte every 0.2 s, and a thousand times
+# under anything a working server does here.
 DRIP_FLOOR_BYTES_PER_S = 1024.0
 
 # At least this much delivery time before a rate is believed: two arrivals 10 ms apart under
@@ -149,7 +149,7 @@ def spent_budget_failure(expected: str, actual: str, budget_s: float, elapsed_s:
         pace: the case's exchanges.
 
     Returns:
-        A :class:`ConformanceFailure` (FAILED) for a drip or a target with no correct reply,
+        A :class:`ConformanceFailure` (FAILED) for a drip or a target with no complete reply,
         else a :class:`TargetTooSlow` (ERROR) that names the pace and the budget to give.
     """
     rate = pace.delivery_rate()
