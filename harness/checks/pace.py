@@ -28,11 +28,11 @@ spent — at a connect, or by a conversation still in flight — the checker cal
 3. otherwise (no complete reply in the whole budget): the plain timeout, FAILED.
 
 The raw HTTP client of the suites (:class:`harness.checks.http.HttpConnection`: the REST
-application, the WSGI probe, XML-RPC's hostile requests) records one exchange per response
-it reads, complete once h11 has framed the whole message; the ``multiprocessing.connection``
-peer (:class:`harness.checks.mpconn.FramedPeer`) one per frame it awaits. Checkers that use
-none of these (the XML-RPC client over http.client, datagrams) record nothing, so for them a
-spent budget stays a timeout (rule 3): their pace is not measured yet.
+application, the WSGI probe, every XML-RPC call) records one exchange per response it reads,
+complete once h11 has framed the whole message; the ``multiprocessing.connection`` peer
+(:class:`harness.checks.mpconn.FramedPeer`) one per frame it awaits. Checkers that use none
+of these (whole array frames through :mod:`harness.clients.arrays`, datagrams) record
+nothing, so for them a spent budget stays a timeout (rule 3): their pace is not measured yet.
 
 "Nothing wrong was seen" is exact: a stream conversation compares each byte as it arrives,
 and an HTTP response that h11 cannot frame fails at once; a checker that judges several
