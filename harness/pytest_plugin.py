@@ -52,6 +52,14 @@ Theory of operation:
   exit status is the contract's: 0 iff no MUST case FAILED, nothing ERRORed, and, with
   ``--strict``, nothing was NON-STRICT. The terminal shows the verdict word per case and a
   closing line of verdict counts.
+- *Runs that end.* Every wait of a case is bounded by its budget; the run as a whole is
+  bounded per target by the hostility budget (``--hostile-budget``, default 15 s;
+  :mod:`harness.hostility`): once the cases a target failed (or kept waiting their whole
+  budget) have taken that long in all, its remaining cases fail at once without being run
+  (``pytest_pyfunc_call``), their actual naming the costliest. A slow but correct target is
+  not hostile: a case whose budget ran out while complete replies were arriving at a usable
+  pace is ERROR with the pace measured (:class:`~harness.verdicts.TargetTooSlow`,
+  :mod:`harness.checks.pace`), and does not count.
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ from harness.cases import CaseSpec, Target, TargetOptionError, case_of, select_t
 from harness.checks import Deadline, Endpoint
 from harness.checks.properties import load_profile
 from harness.provenance import LabelError, check_label, provenance
+from harness.hostility import DEFAULT_HOSTILE_BUDGET_S, CutShort, HostilityLedger
 from harness.launch import LaunchError, RunningServer, launch_server
 from harness.pytest_progress import ProgressLine, add_progress_options
 from harness.pytest_reachability import TargetReachability
@@ -88,6 +97,7 @@ from harness.verdicts import (
     CaseRecord,
     ConformanceFailure,
     HarnessError,
+    TargetTooSlow,
     Verdict,
     case_sort_key,
     counts_as_failure,
@@ -123,10 +133,13 @@ class WirecheckRun:
     per_run_secrets: dict[str, str] = field(default_factory=dict)
     # nodeid -> record; filled on whichever process sees the reports (the controller)
     records: dict[str, CaseRecord] = field(default_factory=dict)
+    # per target, the time its costly cases took; filled where the cases run (a worker)
+    hostility: HostilityLedger = field(default_factory=HostilityLedger)
 
 
 RUN_KEY = pytest.StashKey[WirecheckRun]()
 OBSERVATION_KEY = pytest.StashKey[str]()
+DEADLINE_KEY = pytest.StashKey[Deadline]()
 
 
 # --- options ---------------------------------------------------------------------------
@@ -190,6 +203,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_CASE_TIMEOUT_S,
         metavar="SECONDS",
         help=f"each case's whole time budget (default {DEFAULT_CASE_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--hostile-budget",
+        type=float,
+        default=DEFAULT_HOSTILE_BUDGET_S,
+        metavar="SECONDS",
+        help="once the cases a target failed (or kept waiting their whole budget) have taken this long "
+        f"in all, its remaining cases fail at once without being run (default {DEFAULT_HOSTILE_BUDGET_S:g})",
     )
     for option in checker_options().values():
         if option.flag:
@@ -311,6 +332,9 @@ def pytest_configure(config: pytest.Config) -> None:
     case_timeout = config.getoption("case_timeout")
     if not case_timeout > 0:
         raise pytest.UsageError(f"--case-timeout must be a positive number of seconds, got {case_timeout}")
+    hostile_budget = config.getoption("hostile_budget")
+    if not hostile_budget > 0:
+        raise pytest.UsageError(f"--hostile-budget must be a positive number of seconds, got {hostile_budget}")
     results = config.getoption("results")
     tls_ca, tls_insecure = config.getoption("tls_ca"), config.getoption("tls_insecure")
     if tls_ca is not None and tls_insecure:
@@ -332,6 +356,7 @@ def pytest_configure(config: pytest.Config) -> None:
         per_run_secrets=_fresh_secrets(),
         tls_ca=tls_ca,
         tls_insecure=tls_insecure,
+        hostility=HostilityLedger(hostile_budget),
     )
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ResultsCollector(config, run), "wirecheck-results")
@@ -591,7 +616,8 @@ def endpoint(
     run = request.config.stash[RUN_KEY]
     host, port = wirecheck_servers.address_of(wirecheck_target)
     tls = wirecheck_servers.client_tls_context(wirecheck_target, run)
-    return Endpoint(host, port, Deadline(run.case_timeout), tls=tls)
+    deadline = request.node.stash[DEADLINE_KEY] = Deadline(run.case_timeout)  # read by the hostility budget
+    return Endpoint(host, port, deadline, tls=tls)
 
 
 @pytest.fixture
@@ -628,6 +654,31 @@ def record_observation(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return record
 
 
+# --- the hostility budget ------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    # A target that spent its hostility budget: the case fails at once, as its level says.
+    spec, target = _case_and_target(pyfuncitem)
+    if spec is None or target is None:
+        return
+    refusal = pyfuncitem.config.stash[RUN_KEY].hostility.refusal(target.group)
+    if refusal is not None:
+        raise CutShort(spec.expected, refusal)
+
+
+def _costs_hostility_budget(error: BaseException | None, deadline: Deadline | None) -> bool:
+    """Whether a case's time counts toward its target's hostility budget: the target failed
+    it, or kept it waiting until its whole budget was spent (an INFO case watching a drip) —
+    but not a slow, correct target's case, a case failed unrun, or the harness's own ERROR."""
+    if isinstance(error, (TargetTooSlow, CutShort)):
+        return False
+    if isinstance(error, ConformanceFailure):
+        return True
+    return error is None and deadline is not None and deadline.spent
+
+
 # --- verdicts --------------------------------------------------------------------------
 
 
@@ -654,12 +705,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     level = spec.level_for(target.runner)
     error = call.excinfo.value if call.excinfo is not None else None
     verdict = verdict_for(level, error) if call.when == "call" else Verdict.ERROR
-    if isinstance(error, ConformanceFailure) and verdict is not Verdict.ERROR:
-        expected, actual = error.expected, error.actual
+    if isinstance(error, ConformanceFailure) and call.when == "call":
+        expected, actual = error.expected, error.actual  # TargetTooSlow too: ERROR, in its words
     elif verdict is Verdict.ERROR:
         expected, actual = spec.expected, _describe_error(error, call.when)
     else:
         expected, actual = spec.expected, item.stash.get(OBSERVATION_KEY, "as expected")
+    if call.when == "call" and _costs_hostility_budget(error, item.stash.get(DEADLINE_KEY, None)):
+        run.hostility.record_failure(target.group, spec.case_id, call.duration, actual)
     record = CaseRecord(
         id=spec.case_id,
         service=spec.service,

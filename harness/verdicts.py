@@ -15,6 +15,18 @@ runner's optional dependency is missing — is **ERROR** at every level: the har
 setup broke, and that is never blamed on the target (h2spec and trio's ``check_*`` draw the
 same line). The one exception type that blames the target is :class:`ConformanceFailure`.
 
+A target that is **slow but correct** (an inetd that needs a second per connection under
+load) is not blamed either: when a case's budget runs out while every reply so far was
+correct and arrived at a usable pace, the checker raises :class:`TargetTooSlow`, whose
+verdict is **ERROR** at every level, its ``actual`` naming the pace measured and the
+``--case-timeout`` that would let the case finish. Why ERROR, not FAILED or NON-STRICT:
+FAILED would say a MUST was not met, and nothing wrong was seen ("no false FAILED");
+NON-STRICT would say a SHOULD was missed and let the run exit 0 as if the MUST had been
+verified, which it was not (a case that did not run to its end must never look like a pass).
+ERROR is the contract's word for "this run could not judge the case, and the target is not
+blamed": the budget, a setting of the run, was too small for this target; the exit status
+stays non-zero until a run with a budget that fits judges it.
+
 A conformance failure always reads "expected … / actual …", and ``actual`` names what was
 observed, in one of a few fixed forms produced by the ``describe_*`` helpers below so that
 every checker words them the same way:
@@ -99,8 +111,18 @@ class ConformanceFailure(Exception):
         return f"expected: {self.expected}\nactual: {self.actual}"
 
     def with_context(self, context: str) -> "ConformanceFailure":
-        """A copy whose ``actual`` ends with ``context`` (e.g. which hypothesis example failed)."""
-        return ConformanceFailure(self.expected, f"{self.actual}\n{context}")
+        """A copy (of the same type) whose ``actual`` ends with ``context`` (e.g. which
+        hypothesis example failed)."""
+        return type(self)(self.expected, f"{self.actual}\n{context}")
+
+
+class TargetTooSlow(ConformanceFailure):
+    """The case's budget ran out while the target was answering correctly, only slowly.
+
+    A :class:`ConformanceFailure` so that it travels every checker's failure path (hypothesis
+    examples, "client 3:" prefixes) unchanged, but :func:`verdict_for` makes it ERROR, never
+    FAILED: the target is not blamed (see the module docstring for why ERROR).
+    """
 
 
 class HarnessError(Exception):
@@ -120,11 +142,12 @@ def verdict_for(level: Level, error: BaseException | None) -> Verdict:
     Returns:
         The verdict, per the table in the module docstring. Anything but a
         :class:`ConformanceFailure` (including pytest's skip and a KeyboardInterrupt) is
-        ERROR: a case that did not run must never look like a pass.
+        ERROR: a case that did not run must never look like a pass; so is
+        :class:`TargetTooSlow`: a case that could not finish in its budget was not judged.
     """
     if error is None:
         return Verdict.INFORMATIONAL if level is Level.INFO else Verdict.OK
-    if not isinstance(error, ConformanceFailure):
+    if not isinstance(error, ConformanceFailure) or isinstance(error, TargetTooSlow):
         return Verdict.ERROR
     return {
         Level.MUST: Verdict.FAILED,

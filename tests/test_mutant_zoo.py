@@ -13,6 +13,11 @@ is ERROR (a mutant is a bad *target*; an ERROR would mean the
 harness broke on it), and once stopped the mutant has left no process behind. The silent,
 resetting and slow-drip mutants also show that a hostile target makes the suite finish in
 bounded time: the wall time is printed, and the only time assertion is the subprocess bound.
+A kill is credited to the case that names the defect, so every other mutant's run gives the
+hostility budget (``--hostile-budget``, which fails a target's remaining cases unrun once its
+failed cases have taken 15 s) room to judge each named case in full
+(``fixtures.suite_run.JUDGE_EVERY_CASE``); the hostile servers keep the default budget, whose bound
+tests/test_hostile_targets.py asserts for every service.
 
 Coverage: for every service with mutants (echo and line echo over TCP, echo, daytime and
 time over UDP and TCP, the chapter's ctime server, the chapter's REST interface over HTTP/1.1,
@@ -49,6 +54,7 @@ from fixtures.mutants import MUTANT_ZOO_AUTHKEY, MUTANTS, MUTANTS_DIRECTORY, Mut
 from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
+    JUDGE_EVERY_CASE,
     run_suite_against_command,
     suite_budgets,
 )
@@ -90,7 +96,12 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path, authority: Throwaway
         mutant.command(authority),
         mutant.service,
         tmp_path / "results.json",
-        extra_arguments=[*mutant.suite_arguments, *extra, *(f"--case={case_id}" for case_id in mutant.named_cases)],
+        extra_arguments=[
+            *mutant.suite_arguments,
+            *extra,
+            *(() if mutant.whole_suite else JUDGE_EVERY_CASE),
+            *(f"--case={case_id}" for case_id in mutant.named_cases),
+        ],
         **suite_budgets(mutant.service),
     )
     print(f"suite against {mutant.name}: exit status {run.exit_status}, {run.wall_time_s:.1f} s")

@@ -32,6 +32,7 @@ from fixtures.suite_run import (
     EXIT_ALL_MUST_CASES_PASSED,
     EXIT_SOME_CASE_FAILED,
     PROCESS_GROUP_EXIT_TIMEOUT_S,
+    JUDGE_EVERY_CASE,
     run_pytest_suites,
     wait_until_process_group_gone,
 )
@@ -124,7 +125,7 @@ def listener_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Listene
             servers[version] = launch_command([interpreter.path, str(LISTENER_SCRIPT)], env=environment)
         targets = [f"--target=mpconn-echo={server.address[0]}:{server.address[1]}" for server in servers.values()]
         run = run_pytest_suites(
-            [*targets, "--authkey", INTERPRETER_TEST_KEY, "--results", str(results), "--case-timeout", "10", "-p", "no:randomly", "-q"],
+            [*targets, "--authkey", INTERPRETER_TEST_KEY, "--results", str(results), "--case-timeout", "10", "-p", "no:randomly", "-q", *JUDGE_EVERY_CASE],
             results,
             suite_timeout=SUITE_TIMEOUT_S,
             what="every interpreter's Listener",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED, run_suite_against_command
+from fixtures.suite_run import EXIT_ALL_MUST_CASES_PASSED, EXIT_SOME_CASE_FAILED, JUDGE_EVERY_CASE, run_suite_against_command
 from fixtures.thirdparty import XMLRPC_SERVERS, XMLRPC_SUITE_PARTS, ThirdPartyServer
 from harness.verdicts import Verdict
 
@@ -83,7 +83,9 @@ def _part_of(case_suffix: str) -> str:
 @pytest.mark.parametrize("part", sorted(PARTS))
 @pytest.mark.parametrize("third_party", XMLRPC_SERVERS, ids=lambda third_party: third_party.name)
 def test_xmlrpc_server_verdicts_are_as_measured(third_party: ThirdPartyServer, part: str, tmp_path: Path) -> None:
-    run = run_suite_against_command(third_party.command(), SERVICE, tmp_path / "results.json", extra_arguments=PARTS[part])
+    run = run_suite_against_command(
+        third_party.command(), SERVICE, tmp_path / "results.json", extra_arguments=[*PARTS[part], *JUDGE_EVERY_CASE]
+    )
     print(f"{SERVICE} suite ({part}) against {third_party.name}: exit {run.exit_status}, {run.wall_time_s:.1f} s")
     for case_id in sorted(run.cases):
         print(f"  {run.describe(case_id)[:300]}")

@@ -8,7 +8,8 @@ never sleeps for synchronisation, and never waits past the deadline. The pytest 
 same checkers can be run from a script or a REPL against any loopback server.
 
 Modules: ``endpoint`` (Endpoint, Deadline, connecting, resetting), ``stream`` (the
-non-blocking conversation loop and how its endings are described), ``tls_connection`` (a TLS
+non-blocking conversation loop and how its endings are described), ``pace`` (what a spent
+budget means: a slow but correct target, a drip, or a plain timeout), ``tls_connection`` (a TLS
 client with the socket surface the checkers use, so every stream check runs over TLS),
 ``properties`` (hypothesis payload strategies, profiles, the bounded property runner), one
 module per service family (``echo``, ``timekeeping``, ``datagram``), and ``tls`` (checks of

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from harness.checks.pace import PaceLog, spent_budget_failure
 from harness.checks.tls_connection import TlsClientConnection, tls_handshake
 from harness.verdicts import ConformanceFailure, describe_reset, describe_timeout, describe_unreachable
 
@@ -52,6 +53,10 @@ class Deadline:
     Args:
         budget_s: the budget in seconds (must be positive).
         clock: a monotonic clock (a fake one in unit tests).
+
+    Attributes:
+        pace: the case's exchanges, recorded by the conversation loop, read when the budget
+            is spent to tell a slow target from a dripping one (:mod:`harness.checks.pace`).
     """
 
     def __init__(self, budget_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -60,6 +65,7 @@ class Deadline:
         self.budget_s = budget_s
         self._clock = clock
         self._started = clock()
+        self.pace = PaceLog()
 
     def elapsed(self) -> float:
         """Seconds since the deadline started."""
@@ -80,6 +86,11 @@ class Deadline:
     def spent_description(self) -> str:
         """The ``why`` of a timeout caused by the budget running out."""
         return f"the case's budget of {self.budget_s:g} s (--case-timeout) was spent"
+
+    def spent_failure(self, expected: str, actual: str) -> ConformanceFailure:
+        """The failure a spent budget amounts to, given the case's pace: FAILED for a drip or
+        no complete reply, :class:`~harness.verdicts.TargetTooSlow` for a slow, correct target."""
+        return spent_budget_failure(expected, actual, self.budget_s, self.elapsed(), self.pace)
 
     def __repr__(self) -> str:
         return f"Deadline(budget_s={self.budget_s:g}, remaining={self.remaining():.3f})"
@@ -137,7 +148,7 @@ class Endpoint:
         """
         expected = f"a TCP connection to {self.address_text} accepted"
         if self.deadline.spent:
-            raise ConformanceFailure(
+            raise self.deadline.spent_failure(
                 expected,
                 describe_timeout(self.deadline.budget_s, 0, why=self.deadline.spent_description()),
             )
@@ -177,7 +188,9 @@ class Endpoint:
         except ConformanceFailure as failure:
             if not self.deadline.spent:
                 raise
-            raise ConformanceFailure(failure.expected, f"{failure.actual}; {self.deadline.spent_description()}") from None
+            raise self.deadline.spent_failure(
+                failure.expected, f"{failure.actual}; {self.deadline.spent_description()}"
+            ) from None
 
     def connect_plain(self, *, nodelay: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> socket.socket:
         """A plain TCP connection even to a TLS endpoint (a client that does not speak TLS)."""

@@ -9,18 +9,22 @@ method of the request it answers so that it frames a HEAD response as RFC 9112 Â
 
 Every wait is bounded: a response must make progress every ``STALL_TIMEOUT_S`` and complete
 within the case's deadline, so a silent or dripping server ends the case as FAILED with a
-"timeout" actual naming how much had arrived.
+"timeout" actual naming how much had arrived. Each response read is an exchange in the
+deadline's pace log (:mod:`harness.checks.pace`), so that when the deadline is spent a server
+that answered every request right, only slowly, is told apart from one that drips.
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+import time
 from dataclasses import dataclass, field
 
 import h11
 
 from harness.checks.endpoint import Endpoint
+from harness.checks.pace import Exchange
 from harness.checks.stream import STALL_TIMEOUT_S
 from harness.verdicts import ConformanceFailure, describe_close, describe_reset, describe_timeout, preview
 
@@ -119,8 +123,13 @@ class HttpConnection:
                     ) from None
                 view = view[sent:]
                 if view and not selector.select(self.endpoint.deadline.cap(STALL_TIMEOUT_S)):
+                    expected = f"the server reads the request ({len(data)} bytes)"
+                    deadline = self.endpoint.deadline
+                    if deadline.spent:
+                        why = f"{len(data) - len(view)} bytes sent; {deadline.spent_description()}"
+                        raise deadline.spent_failure(expected, describe_timeout(deadline.budget_s, 0, why=why))
                     raise ConformanceFailure(
-                        f"the server reads the request ({len(data)} bytes)",
+                        expected,
                         describe_timeout(STALL_TIMEOUT_S, 0, why=f"it stopped reading after {len(data) - len(view)} bytes"),
                     )
 
@@ -134,8 +143,11 @@ class HttpConnection:
         with selectors.DefaultSelector() as selector:
             selector.register(self.sock, selectors.EVENT_READ)
             if not selector.select(wait):
-                why = self.endpoint.deadline.spent_description() if self.endpoint.deadline.spent else "the response was not complete"
-                raise ConformanceFailure(expected, describe_timeout(wait, received_so_far, why=why))
+                deadline = self.endpoint.deadline
+                if deadline.spent:  # slow or dripping: the pace of the responses so far says which
+                    actual = describe_timeout(deadline.budget_s, received_so_far, why=deadline.spent_description())
+                    raise deadline.spent_failure(expected, actual)
+                raise ConformanceFailure(expected, describe_timeout(wait, received_so_far, why="the response was not complete"))
         try:
             data = self.sock.recv(RECV_BYTES)
         except BlockingIOError:
@@ -163,8 +175,11 @@ class HttpConnection:
         body = bytearray()
         consumed_from = bytes(self._pending)
         self._pending.clear()
+        exchange = Exchange(time.monotonic())
+        self.endpoint.deadline.pace.record(exchange)
         if consumed_from:  # h11 reads b"" as EOF
             parser.receive_data(consumed_from)
+            exchange.arrivals.append((exchange.started_s, len(consumed_from)))
         received = len(consumed_from)
         while True:
             try:
@@ -187,6 +202,8 @@ class HttpConnection:
                 self._pending.clear()
                 consumed_from += chunk
                 received += len(chunk)
+                if chunk:
+                    exchange.arrivals.append((time.monotonic(), len(chunk)))
                 if more and not chunk:
                     continue  # readable, but nothing for us yet (a TLS record with no data)
                 parser.receive_data(chunk if more else b"")  # h11 reads b"" as EOF
@@ -198,6 +215,7 @@ class HttpConnection:
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
+                exchange.complete = True
                 break
             elif isinstance(event, h11.ConnectionClosed):
                 raise ConformanceFailure(expected, describe_close(received) + (f": {preview(consumed_from)}" if consumed_from else ""))

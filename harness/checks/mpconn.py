@@ -29,6 +29,7 @@ import time
 from typing import Callable
 
 from harness.checks.endpoint import Endpoint
+from harness.checks.pace import Exchange
 from harness.protocols.mpconn import (
     CHALLENGE_PREFIX,
     FAILURE,
@@ -89,6 +90,8 @@ class FramedPeer:
         self.received_frames: list[bytes] = []
         self.eof = False
         self.reset = False
+        # the reply being awaited, in the deadline's pace log (harness.checks.pace)
+        self._awaited: Exchange | None = None
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.sock, selectors.EVENT_READ)
 
@@ -154,6 +157,8 @@ class FramedPeer:
         if not data:
             self.eof = True
             return True
+        if self._awaited is not None:
+            self._awaited.arrivals.append((self._now(), len(data)))
         self.decoder.feed(data)
         try:
             while (message := self.decoder.next_message()) is not None:
@@ -202,10 +207,26 @@ class FramedPeer:
     def receive_message(self, *, expected: str) -> bytes:
         """The next frame's payload."""
         try:
-            self._pump([], lambda: bool(self.received_frames))
+            self._await_reply([], lambda: bool(self.received_frames))
         except PeerEnded as ended:
-            raise ConformanceFailure(expected, ended.actual) from None
+            raise self._failure(expected, ended) from None
         return self.received_frames.pop(0)
+
+    def _await_reply(self, outgoing: list[memoryview], done: Callable[[], bool]) -> None:
+        """:meth:`_pump`, recorded as one exchange in the deadline's pace log."""
+        self._awaited = Exchange(self._now())
+        self.deadline.pace.record(self._awaited)
+        try:
+            self._pump(outgoing, done)
+            self._awaited.complete = True
+        finally:
+            self._awaited = None
+
+    def _failure(self, expected: str, ended: PeerEnded) -> ConformanceFailure:
+        """The failure of a wait that ended: judged by the pace when the budget was spent."""
+        if self.deadline.spent and not (self.eof or self.reset):
+            return self.deadline.spent_failure(expected, ended.actual)
+        return ConformanceFailure(expected, ended.actual)
 
     def exchange(self, payload: bytes, *, expected: str, extended: bool = False) -> bytes:
         """Send one message and receive one, writing and reading at the same time."""
@@ -213,9 +234,9 @@ class FramedPeer:
         pieces = [header, payload] if len(payload) > CONCATENATION_LIMIT else [header + payload]
         outgoing = [memoryview(piece) for piece in pieces if len(piece)]
         try:
-            self._pump(outgoing, lambda: not outgoing and bool(self.received_frames))
+            self._await_reply(outgoing, lambda: not outgoing and bool(self.received_frames))
         except PeerEnded as ended:
-            raise ConformanceFailure(expected, ended.actual) from None
+            raise self._failure(expected, ended) from None
         return self.received_frames.pop(0)
 
     def expect_close(self, *, expected: str, allowed_last: bytes | None = None) -> None:

@@ -15,6 +15,10 @@ conversations for ``stall_timeout`` (a server that is not answering), or when th
 one byte every 100 ms). Data are compared as they arrive, so a wrong byte ends the
 conversation at once, without waiting for the rest.
 
+Pace: each conversation that expects a reply is recorded in the deadline's pace log
+(:mod:`harness.checks.pace`) when the loop ends, so that a case whose budget runs out can
+tell a slow, correct target (not blamed) from a dripping one (FAILED).
+
 Each chunk of a conversation is written by its own ``send`` call (with TCP_NODELAY set by
 :meth:`Endpoint.connect`, each leaves as its own segment), which is how the one-byte-at-a-time
 and random-split checks control what the server's ``recv`` sees.
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from harness.checks.endpoint import Deadline
+from harness.checks.pace import Exchange
 from harness.verdicts import (
     ConformanceFailure,
     describe_close,
@@ -231,7 +236,21 @@ def converse(
                 if conversation.on_ready(mask, started):
                     last_progress = time.monotonic()
                 register(conversation)
+    _record_pace(active, deadline, started)
     return time.monotonic() - started
+
+
+def _record_pace(conversations: Sequence[Conversation], deadline: Deadline, started: float) -> None:
+    """Add each conversation that expected a reply to the deadline's pace log."""
+    for conversation in conversations:
+        if conversation.expected is None:
+            continue  # an observation (a quiet window, an EOF watch), not an exchange
+        previous = 0
+        arrivals = []
+        for at, total in conversation.arrivals:
+            arrivals.append((started + at, total - previous))
+            previous = total
+        deadline.pace.record(Exchange(started, arrivals, complete=conversation.ending is Ending.COMPLETE))
 
 
 def conversation_failure(
@@ -277,6 +296,8 @@ def conversation_failure(
         actual = describe_timeout(seconds, len(received), expected_len, why=why)
     if conversation.label != "client":
         actual = f"{conversation.label}: {actual}"
+    if ending is Ending.OUT_OF_TIME:
+        return deadline.spent_failure(expected_text, actual)  # slow or dripping: the pace says
     return ConformanceFailure(expected_text, actual)
 
 
