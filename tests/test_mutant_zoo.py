@@ -114,6 +114,7 @@ def test_suite_kills_mutant(mutant: Mutant, tmp_path: Path, authority: Throwaway
         assert run.verdict_of(case_id) == Verdict.FAILED.value, (
             f"{mutant.name} must be FAILED by {case_id}; got {run.describe(case_id)}"
         )
+        assert run.judged(case_id), f"{mutant.name}'s kill by {case_id} must be judged, not a case failed unrun: {run.describe(case_id)}"
     for case_id in mutant.should_fall_short:
         assert run.verdict_of(case_id) == Verdict.NON_STRICT.value, (
             f"{mutant.name} must fall short of {case_id} (NON-STRICT); got {run.describe(case_id)}"
