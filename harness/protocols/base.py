@@ -210,21 +210,23 @@ class OutputQueue:
         socket with Nagle's algorithm on waits for the peer's delayed ACK, about 40 ms on Linux,
         which held every blocking runner to ~20 responses per second per connection.
         """
-        if not self._chunks:
-            return b""
-        chunk = self._chunks[0]
-        if len(self._chunks) > 1 and len(chunk) + len(self._chunks[1]) <= min(max_bytes, COALESCE_LIMIT):
-            parts = [self._chunks.popleft()]
-            size = len(parts[0])
-            while self._chunks and size + len(self._chunks[0]) <= min(max_bytes, COALESCE_LIMIT):
-                size += len(self._chunks[0])
-                parts.append(self._chunks.popleft())
+        chunks = self._chunks
+        if not chunks:
+            return b""  # the second pull of most requests: answered before anything else
+        chunk = chunks[0]
+        size = len(chunk)
+        if len(chunks) > 1 and size + len(chunks[1]) <= min(max_bytes, COALESCE_LIMIT):
+            parts = [chunks.popleft()]
+            while chunks and size + len(chunks[0]) <= min(max_bytes, COALESCE_LIMIT):
+                size += len(chunks[0])
+                parts.append(chunks.popleft())
             self.pending_bytes -= size
             return b"".join(parts)
-        if len(chunk) <= max_bytes:
-            self._chunks.popleft()
+        if size <= max_bytes:
+            chunks.popleft()
         else:
             view = memoryview(chunk)
-            chunk, self._chunks[0] = view[:max_bytes], view[max_bytes:]
-        self.pending_bytes -= len(chunk)
+            chunk, chunks[0] = view[:max_bytes], view[max_bytes:]
+            size = max_bytes
+        self.pending_bytes -= size
         return chunk

@@ -73,6 +73,10 @@ TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], tuple[ConnectionState
 READS_IN_STATE = {_S.OPEN: True, _S.PEER_DONE: False, _S.LINGERING: True, _S.CLOSED: False}
 
 
+def _nothing_to_send(max_bytes: int) -> Chunk:
+    return b""
+
+
 class StreamConnection:
     """A protocol and its connection's state: the sans-IO half of every stream driver.
 
@@ -80,7 +84,8 @@ class StreamConnection:
         protocol: a fresh protocol object for this connection.
 
     The driver calls :meth:`start`, then :meth:`received` with each ``recv`` result (``b""``
-    for EOF), :meth:`next_output` when it can send, and :meth:`output_drained` when it has
+    for EOF), ``next_output(max_bytes)`` when it can send (the protocol's next piece, or ``b""``;
+    an attribute, not a method: see the ``state`` setter), and :meth:`output_drained` when it has
     sent everything it pulled and ``next_output`` gave nothing; each of the last three may
     return an :class:`Ending` the driver must carry out.
     """
@@ -107,6 +112,10 @@ class StreamConnection:
         self._open = state is ConnectionState.OPEN
         self._reads = READS_IN_STATE[state]
         self._producing = state is ConnectionState.OPEN or state is ConnectionState.PEER_DONE
+        # The pull a driver makes twice per request (the second only learns there is nothing
+        # more) goes straight to the protocol while it may produce: the connection adds no call
+        # of its own to it. Outside those states there is nothing to pull.
+        self.next_output = self.protocol.pull_output if self._producing else _nothing_to_send
 
     # --- the table -------------------------------------------------------------------
 
@@ -147,10 +156,6 @@ class StreamConnection:
         ending = self.handle(ConnectionEvent.PEER_EOF)
         self.protocol.eof_received()
         return ending
-
-    def next_output(self, max_bytes: int) -> Chunk:
-        """The protocol's next piece of output, or ``b""``."""
-        return self.protocol.pull_output(max_bytes) if self._producing else b""
 
     def output_drained(self) -> Ending:
         """Everything pulled so far is sent and the protocol has nothing now: done yet?"""
