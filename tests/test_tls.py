@@ -15,15 +15,18 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from harness.checks import Deadline, Endpoint
 from harness.checks.tls_connection import TlsClientConnection, tls_handshake
-from harness.protocols.base import ConnectionContext, RunnerTraits
+from harness.protocols.arrays import RING_BYTES, ArrayHeader, ArrayRelayProtocol
+from harness.protocols.base import ConnectionContext, RunnerTraits, StreamProtocol
 from harness.protocols.echo import EchoProtocol
 from harness.protocols.tls import TlsServerProtocol
 from harness.tls_setup import ThrowawayAuthority, client_tls_context, server_tls_context
 from harness.verdicts import ConformanceFailure
+from tests.runner_host import GREETING, BufferedShoutingProtocol
 
 CONTEXT = ConnectionContext(("127.0.0.1", 50000), ("127.0.0.1", 7), RunnerTraits("test"))
 
@@ -38,9 +41,11 @@ def authority() -> Iterator[ThrowawayAuthority]:
 class BackToBack:
     """A client SSLObject and a TlsServerProtocol, ciphertext moved between them on ``pump``."""
 
-    def __init__(self, authority: ThrowawayAuthority, *, split: int | None = None) -> None:
+    def __init__(
+        self, authority: ThrowawayAuthority, *, split: int | None = None, inner: StreamProtocol | None = None
+    ) -> None:
         self.server = TlsServerProtocol(
-            EchoProtocol(), server_tls_context(str(authority.cert_path), str(authority.key_path))
+            inner or EchoProtocol(), server_tls_context(str(authority.cert_path), str(authority.key_path))
         )
         self.server.connection_made(CONTEXT)
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -260,3 +265,39 @@ def test_tls_layer_tells_eof_only_after_the_data_its_paused_inner_protocol_held_
     pair.incoming.write(bytes(pair.server.pull_output(65536)))
     echoed += pair.read_all()
     assert bytes(echoed) == payload
+
+
+def test_tls_layer_decrypts_into_the_buffers_an_inner_protocol_lends(authority: ThrowawayAuthority) -> None:
+    pair = BackToBack(authority, inner=BufferedShoutingProtocol())
+    pair.handshake()
+    pair.pump()
+    assert pair.read_all() == GREETING
+    message = b"decrypted into a seven-byte buffer\n" * 100
+    pair.client.write(message)
+    pair.pump()
+    assert pair.read_all() == message.upper()  # FALLBACK_MARK had the layer used data_received
+
+
+def test_tls_layer_carries_an_array_frame_into_the_relay_ring_and_back(authority: ThrowawayAuthority) -> None:
+    size = 3 * RING_BYTES  # more than the ring: the relay pauses, the layer holds ciphertext back
+    payload = np.random.default_rng(3).integers(0, 256, size, dtype=np.uint8).tobytes()
+    frame = ArrayHeader("|u1", "C", (size,), size).encode() + payload
+    pair = BackToBack(authority, inner=ArrayRelayProtocol())
+    pair.handshake()
+    pair.pump()
+    for start in range(0, len(frame), 16384):
+        pair.client.write(frame[start : start + 16384])
+    with pytest.raises(ssl.SSLWantReadError):
+        pair.client.unwrap()
+    pair.server.data_received(pair.outgoing.read())  # all of it at once: the relay pauses
+    assert not pair.server.wants_input
+    pair.server.eof_received()
+    returned = bytearray()
+    while not pair.server.wants_close:
+        output = pair.server.pull_output(65536)
+        assert output, "the layer stalled with input held back"
+        pair.incoming.write(bytes(output))
+        returned += pair.read_all()
+    pair.incoming.write(bytes(pair.server.pull_output(65536)))
+    returned += pair.read_all()
+    assert bytes(returned) == frame

@@ -10,7 +10,13 @@ A stream protocol is driven in four directions, each of which the runner consult
 than assumes:
 
 - **Input is pushed**: ``data_received`` with whatever ``recv`` returned, ``eof_received``
-  once the peer half-closes.
+  once the peer half-closes. A protocol may instead lend the runner its own memory
+  (:class:`BufferedStreamProtocol`, after ``asyncio.BufferedProtocol``): ``get_buffer`` gives
+  a writable buffer, the runner reads into it (``recv_into``; asyncio's and uvloop's buffered
+  transports) and reports the count to ``buffer_updated``, so bytes go from the kernel into
+  the protocol's buffer with no ``bytes`` object made per read. The offer is optional and a
+  buffered protocol still implements ``data_received``: a runner or layer that cannot read
+  into a buffer (the TLS layer's ciphertext side) calls that instead.
 - **Input can be paused**: while ``wants_input`` is false the runner stops reading, so a
   protocol that has enough (h11 between two requests, an echo whose reply is unsent) makes
   the kernel's receive window, not our memory, absorb a client that sends without reading.
@@ -43,7 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Union, runtime_checkable
 
 # What pull_output may return: bytes, or a memoryview over a buffer the protocol keeps alive
-# until the next pull (the runner sends or copies it before pulling again).
+# and unchanged until the next pull (the runner sends or copies it before pulling again: a
+# buffered protocol reuses its memory for later input after that).
 Chunk = Union[bytes, bytearray, memoryview]
 
 # A socket address as the socket module gives it: (host, port) for IPv4, (host, port,
@@ -166,6 +173,37 @@ class StreamProtocol(Protocol):
     def connection_lost(self) -> None:
         """The connection is gone, for whatever reason; release what the protocol holds."""
         ...
+
+
+@runtime_checkable
+class BufferedStreamProtocol(StreamProtocol, Protocol):
+    """A stream protocol that also takes input into buffers it lends (``recv_into``).
+
+    The runner asks for a buffer only while ``wants_input`` is true, reads once into it, then
+    calls ``buffer_updated`` with the count before anything else: one buffer, one read, one
+    report. A buffer lent for a read that found nothing (it would have blocked) is forgotten,
+    so ``get_buffer`` may be asked again without a report in between. The protocol owns the
+    memory; the runner keeps no reference after the report. EOF still arrives as
+    ``eof_received``.
+    """
+
+    def get_buffer(self, size_hint: int) -> memoryview:
+        """A writable, non-empty buffer for the next read.
+
+        Args:
+            size_hint: what the runner would read (``-1`` or ``0``: no preference); the
+                buffer may be smaller or larger (asyncio.BufferedProtocol's contract).
+        """
+        ...
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """The last buffer now holds ``nbytes`` (> 0) bytes read from the peer, from its start."""
+        ...
+
+
+def is_buffered(protocol: object) -> bool:
+    """True when ``protocol`` offers the buffered input path (both of its methods)."""
+    return callable(getattr(protocol, "get_buffer", None)) and callable(getattr(protocol, "buffer_updated", None))
 
 
 @runtime_checkable
