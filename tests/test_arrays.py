@@ -25,7 +25,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.bulk import transfer_through
 from harness.checks.endpoint import Deadline
+from harness.checks.memory import MemorySampler
 from harness.clients.arrays import (
     ArrayClosedError,
     ArrayTimeoutError,
@@ -50,6 +52,7 @@ from harness.protocols.arrays import (
     MalformedHeaderError,
     decode_header,
 )
+from harness.launch import launch_server
 from tests.sansio import Drive, loopback_context
 
 BUDGET_S = 30.0  # generous: a loaded 2-core machine, not a figure under test
@@ -550,3 +553,29 @@ def test_a_frame_past_4_gib_goes_through_the_helpers(
     assert not errors, errors
     assert received.shape == (size,)
     assert list(received[marks]) == [1, 2, 3, 4, 5] and np.count_nonzero(received) == len(marks)
+
+
+# The runner that carries CI's one 4 GiB + 1 frame through a server: one of the fastest in the
+# committed bulk run, a blocking thread reading into the relay's ring (recv_into).
+LARGE_FRAME_RUNNER = "threading"
+# A byte past 2^32: a server with a 32-bit length (or offset) wraps before the end.
+LARGE_FRAME_BYTES = 2**32 + 1
+# The client writes in 1 MiB pieces and reads into a 1 MiB buffer (harness.bulk's transfer).
+LARGE_FRAME_WRITE_BYTES = 1 << 20
+LARGE_FRAME_SERVER_GROWTH_BOUND = 64 << 20  # the back-pressure tests' bound (DESIGN: tests, not prose)
+
+
+@pytest.mark.slow
+def test_ci_carries_one_frame_past_4_gib_through_a_server_in_bounded_memory() -> None:
+    """The one 4 GiB + 1 frame CI runs (without --large): through a reference server and back,
+    every byte compared with the byte sent at its offset, the client holding a 64 MiB pattern
+    and a 1 MiB buffer, the server's memory (Pss over its session) growing by less than 64 MiB."""
+    with launch_server("array-tcp", LARGE_FRAME_RUNNER) as server:
+        with MemorySampler(server.pid) as memory:
+            sample = transfer_through(server.address, LARGE_FRAME_BYTES, LARGE_FRAME_WRITE_BYTES, None)
+        print(f"4 GiB + 1 through {LARGE_FRAME_RUNNER}: {sample.wall_s:.1f} s, {sample.gbit_per_s:.2f} Gbit/s")
+        assert sample.total_bytes == LARGE_FRAME_BYTES
+        assert memory.growth < LARGE_FRAME_SERVER_GROWTH_BOUND, (
+            f"server Pss grew by {memory.growth / 2**20:.1f} MiB while carrying 4 GiB + 1"
+        )
+    assert server.exit_status == 0
