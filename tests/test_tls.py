@@ -20,6 +20,7 @@ import pytest
 
 from harness.checks import Deadline, Endpoint
 from harness.checks.tls_connection import TlsClientConnection, tls_handshake
+from harness.clients.arrays import exchange_arrays
 from harness.protocols.arrays import RING_BYTES, ArrayHeader, ArrayRelayProtocol
 from harness.protocols.base import ConnectionContext, RunnerTraits, StreamProtocol
 from harness.protocols.echo import EchoProtocol
@@ -301,3 +302,46 @@ def test_tls_layer_carries_an_array_frame_into_the_relay_ring_and_back(authority
     pair.incoming.write(bytes(pair.server.pull_output(65536)))
     returned += pair.read_all()
     assert bytes(returned) == frame
+
+
+def test_array_frames_round_trip_over_a_tls_client_connection(authority: ThrowawayAuthority) -> None:
+    # Small frames share TLS records, so a frame's last bytes and the next frame's first ones
+    # are decrypted together: recv_into must leave the rest in the TLS object (pending), and
+    # the exchange must take it without waiting for the raw socket (which has nothing more).
+    connection, peer = connected_pair(authority)
+    arrays = [np.arange(n, dtype="<i4") for n in (1, 0, 3, 100_000, 2)] + [np.ones((3, 5), dtype=">f8", order="F")]
+    try:
+        received = exchange_arrays(connection, arrays, deadline=Deadline(30.0), stall_timeout=5.0)
+    finally:
+        connection.close()
+        peer.thread.join(5.0)
+    assert len(received) == len(arrays)
+    for got, sent in zip(received, arrays):
+        assert got.dtype == sent.dtype and got.shape == sent.shape and np.array_equal(got, sent)
+
+
+def test_recv_into_never_returns_more_than_asked_and_pending_tells_what_remains(authority: ThrowawayAuthority) -> None:
+    connection, peer = connected_pair(authority)
+    try:
+        while True:
+            try:
+                connection.send(b"0123456789")
+                break
+            except BlockingIOError:
+                continue
+        buffer = bytearray(4)
+        deadline = Deadline(10.0)
+        while True:
+            assert not deadline.spent, "the echo never came back"
+            try:
+                count = connection.recv_into(buffer, 4)
+                break
+            except BlockingIOError:
+                continue
+        assert (count, bytes(buffer)) == (4, b"0123") and connection.pending() == 6
+        rest = bytearray(16)
+        assert connection.recv_into(rest) == 6 and bytes(rest[:6]) == b"456789"
+        assert connection.pending() == 0
+    finally:
+        connection.close()
+        peer.thread.join(5.0)

@@ -2,9 +2,10 @@
 
 asyncio's transport/protocol layer is itself sans-IO-shaped, so the adapter is thin: bytes
 from ``data_received`` go to the wirecheck protocol, its output is pulled into
-``transport.write``; a protocol that lends buffers is carried by an ``asyncio.BufferedProtocol``
-whose ``get_buffer`` is the protocol's (:class:`_BufferedAsyncioAdapter`). What the adapter adds: back-pressure (output is pulled only while the
-transport is not write-paused, and reading follows the protocol's ``wants_input``),
+``transport.write``; a protocol that lends buffers is carried by an
+``asyncio.BufferedProtocol`` whose ``get_buffer`` is the protocol's
+(:class:`_BufferedAsyncioAdapter`). What the adapter adds: back-pressure (output is pulled
+only while the transport is not write-paused, and reading follows the protocol's ``wants_input``),
 half-close (``eof_received`` returns True to keep the write side open until the protocol's
 last bytes are flushed), the lingering close of the shared state table
 (``harness.runners.connection``: ``write_eof``, then input discarded until the peer's EOF or
