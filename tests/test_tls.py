@@ -79,6 +79,28 @@ class BackToBack:
             except ssl.SSLWantReadError:
                 self.pump()
 
+    def flood_then_drain(self, payload: bytes, *, close_notify: bool) -> bytes:
+        """Write ``payload`` (then close_notify), hand the server all its ciphertext in one
+        ``data_received`` (so its inner protocol pauses with input held back), then the EOF;
+        pull until the layer is done. Returns what the client read back."""
+        for start in range(0, len(payload), 16384):
+            self.client.write(payload[start : start + 16384])
+        if close_notify:
+            with pytest.raises(ssl.SSLWantReadError):
+                self.client.unwrap()
+        self.server.data_received(self.outgoing.read())  # all of it at once
+        assert not self.server.wants_input
+        self.server.eof_received()
+        returned = bytearray()
+        while not self.server.wants_close:
+            output = self.server.pull_output(65536)
+            assert output, "the layer stalled with input held back"
+            self.incoming.write(bytes(output))
+            returned += self.read_all()
+        self.incoming.write(bytes(self.server.pull_output(65536)))
+        returned += self.read_all()
+        return bytes(returned)
+
     def read_all(self) -> bytes:
         received = bytearray()
         while True:
@@ -249,23 +271,7 @@ def test_tls_layer_tells_eof_only_after_the_data_its_paused_inner_protocol_held_
     pair.handshake()
     pair.pump()
     payload = bytes(range(256)) * 12288  # 3 MiB: three times the echo's high-water mark
-    for start in range(0, len(payload), 16384):
-        pair.client.write(payload[start : start + 16384])
-    if close_notify:
-        with pytest.raises(ssl.SSLWantReadError):
-            pair.client.unwrap()
-    pair.server.data_received(pair.outgoing.read())  # all of it at once: the echo pauses
-    assert not pair.server.wants_input
-    pair.server.eof_received()
-    echoed = bytearray()
-    while not pair.server.wants_close:
-        output = pair.server.pull_output(65536)
-        assert output, "the layer stalled with input held back"
-        pair.incoming.write(bytes(output))
-        echoed += pair.read_all()
-    pair.incoming.write(bytes(pair.server.pull_output(65536)))
-    echoed += pair.read_all()
-    assert bytes(echoed) == payload
+    assert pair.flood_then_drain(payload, close_notify=close_notify) == payload  # the echo paused
 
 
 def test_tls_layer_decrypts_into_the_buffers_an_inner_protocol_lends(authority: ThrowawayAuthority) -> None:
@@ -286,22 +292,7 @@ def test_tls_layer_carries_an_array_frame_into_the_relay_ring_and_back(authority
     pair = BackToBack(authority, inner=ArrayRelayProtocol())
     pair.handshake()
     pair.pump()
-    for start in range(0, len(frame), 16384):
-        pair.client.write(frame[start : start + 16384])
-    with pytest.raises(ssl.SSLWantReadError):
-        pair.client.unwrap()
-    pair.server.data_received(pair.outgoing.read())  # all of it at once: the relay pauses
-    assert not pair.server.wants_input
-    pair.server.eof_received()
-    returned = bytearray()
-    while not pair.server.wants_close:
-        output = pair.server.pull_output(65536)
-        assert output, "the layer stalled with input held back"
-        pair.incoming.write(bytes(output))
-        returned += pair.read_all()
-    pair.incoming.write(bytes(pair.server.pull_output(65536)))
-    returned += pair.read_all()
-    assert bytes(returned) == frame
+    assert pair.flood_then_drain(frame, close_notify=True) == frame  # the relay paused
 
 
 def test_array_frames_round_trip_over_a_tls_client_connection(authority: ThrowawayAuthority) -> None:
