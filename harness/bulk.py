@@ -30,8 +30,8 @@ Receive paths: the CPU per GiB of the receiving thread (``time.thread_time``) of
 recv-and-concatenate receiver (``recv(65536)`` into new bytes objects, then ``b"".join``), one
 frame each from ``send_array`` over loopback TCP; median of the repetitions and their ratio.
 
-Results: ``bulk.json`` (every sample) and ``bulk.md`` (the table), ``receive_paths.json`` and
-``receive_paths.md`` in ``--out``.
+Results: ``bulk.json`` (every sample), ``bulk.md`` (the table and the goals, MET or NOT MET)
+and ``bulk.png`` (the chart), ``receive_paths.json`` and ``receive_paths.md`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -347,6 +347,71 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+# The goals, each a ratio measured within one run: our best runner's rate over iperf3's at the
+# same write size, and the helpers' receive CPU per GiB over recv-and-concatenate's.
+THROUGHPUT_GOALS = {1 << 20: 0.9, 64 << 10: 0.8}
+RECEIVE_CPU_GOAL = 0.6
+
+
+def goal_lines(points: list[Point], receive_ratio: float | None) -> list[str]:
+    """Each goal, the ratio measured, and MET / NOT MET (or not measured, and why)."""
+    lines = ["## Goals", ""]
+    for size, goal in THROUGHPUT_GOALS.items():
+        group = [point for point in points if point.write_size == size and point.samples]
+        iperf = next((point for point in group if point.target == "iperf3"), None)
+        ours = [point for point in group if point.target.startswith("runner:")]
+        if iperf is None or not ours:
+            lines.append(f"- best runner >= {goal}x iperf3 at {size // 1024} KiB writes: not measured")
+            continue
+        reference = statistics.median(sample.gbit_per_s for sample in iperf.samples)
+        best = max(ours, key=lambda point: statistics.median(sample.gbit_per_s for sample in point.samples))
+        ratio = statistics.median(sample.gbit_per_s for sample in best.samples) / reference
+        verdict = "MET" if ratio >= goal else "NOT MET"
+        lines.append(
+            f"- best runner >= {goal}x iperf3 at {size // 1024} KiB writes: {best.target} {ratio:.2f}x: **{verdict}**"
+        )
+    if receive_ratio is None:
+        lines.append(f"- recv_array <= {RECEIVE_CPU_GOAL}x the CPU per GiB of recv-and-concatenate: not measured")
+    else:
+        verdict = "MET" if receive_ratio <= RECEIVE_CPU_GOAL else "NOT MET"
+        lines.append(
+            f"- recv_array <= {RECEIVE_CPU_GOAL}x the CPU per GiB of recv-and-concatenate: {receive_ratio:.2f}x: **{verdict}**"
+        )
+    return lines + [""]
+
+
+def chart(points: list[Point], path: Path) -> None:
+    """Gbit/s per target (median, min-max as error bars), one group of bars per write size."""
+    import matplotlib  # only when a chart is drawn: the measurement needs no plotting library
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    sizes = sorted({point.write_size for point in points}, reverse=True)
+    targets = list(dict.fromkeys(point.target for point in points))
+    figure, axes = pyplot.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(sizes)
+    for index, size in enumerate(sizes):
+        medians, lows, highs = [], [], []
+        for target in targets:
+            point = next((p for p in points if p.target == target and p.write_size == size and p.samples), None)
+            rates = [sample.gbit_per_s for sample in point.samples] if point else [0.0]
+            median = statistics.median(rates)
+            medians.append(median)
+            lows.append(median - min(rates))
+            highs.append(max(rates) - median)
+        positions = [position + index * width for position in range(len(targets))]
+        axes.bar(positions, medians, width, yerr=[lows, highs], capsize=2, label=f"{size // 1024} KiB writes")
+    axes.set_xticks([position + width * (len(sizes) - 1) / 2 for position in range(len(targets))])
+    axes.set_xticklabels([target.removeprefix("runner:") for target in targets], rotation=35, ha="right")
+    axes.set_ylabel("Gbit/s per direction (median, min-max)")
+    axes.set_title("1 GiB through each server and back, beside iperf3 --bidir")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
 def _recv_and_concatenate(sock: socket.socket, deadline: Deadline) -> np.ndarray:
     """The usual receiver the recipe replaces: ``recv`` into new bytes objects, then join them.
 
@@ -473,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     (options.out / "bulk.json").write_text(
         json.dumps({"meta": meta, "points": [point.summary() for point in points]}, indent=2) + "\n", encoding="utf-8"
     )
-    (options.out / "bulk.md").write_text(markdown(points, meta) + "\n", encoding="utf-8")
+    report = markdown(points, meta) + "\n" + "\n".join(goal_lines(points, receive["ratio"])) + "\n"
+    (options.out / "bulk.md").write_text(report, encoding="utf-8")
+    chart(points, options.out / "bulk.png")
     print((options.out / "bulk.md").read_text(encoding="utf-8"))
     return 0
 

@@ -649,6 +649,10 @@ def goal_verdict(results: list[RunnerResult], *, per_cpu: bool = False) -> str:
     return "MET" if all(verdicts) else "NOT MET"
 
 
+def _load_text(load: list[float] | None) -> str:
+    return " / ".join(f"{value:.2f}" for value in load) if load else "not recorded"
+
+
 def markdown_report(results: list[RunnerResult], run: dict) -> str:
     """The tables and the verdict, for people."""
     lines = [
@@ -672,7 +676,9 @@ def markdown_report(results: list[RunnerResult], run: dict) -> str:
         f"- **others**: median (max) share of the server's core used by other processes during the row's measurements: "
         "on a shared machine, the part of the core the server did not get; where it is large, trust the per-CPU "
         "ratio more than the req/s ratio.",
-        f"- Full run: {run['elapsed_s']:.0f} s wall time.",
+        f"- Full run: {run['elapsed_s']:.0f} s wall time; load average (1, 5, 15 min) before "
+        f"{_load_text(run.get('load_average_before'))}, after {_load_text(run.get('load_average_after'))} "
+        f"on {run['machine']['cpus']} CPUs.",
         "",
         "## New core / old core",
         "",
@@ -802,6 +808,7 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
         BenchmarkError: the baseline cannot be checked out or the output not written.
     """
     started = time.monotonic()
+    load_before = os.getloadavg()  # beside every figure: on a shared machine it explains most noise
     new_tree = current_tree(REPO_ROOT)
     baseline = resolve_revision(settings.baseline, REPO_ROOT) if settings.baseline else default_baseline(REPO_ROOT)
     if baseline == new_tree.commit and not new_tree.dirty:
@@ -845,6 +852,8 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
         "pinning": (f"server pinned to core {SERVER_CORE}, load client to core {GENERATOR_CORE}" if settings.pinned
                     else "not pinned (fewer than two cores)"),
         "elapsed_s": elapsed,
+        "load_average_before": [round(value, 2) for value in load_before],
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "interpreter": sys.executable,
                     "platform": platform.platform(), "cpus": os.cpu_count()},

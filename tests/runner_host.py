@@ -52,6 +52,35 @@ class ShoutingProtocol:
         pass
 
 
+# What BufferedShoutingProtocol answers for input that reached it through data_received.
+FALLBACK_MARK = b"<data_received>"
+
+
+class BufferedShoutingProtocol(ShoutingProtocol):
+    """Stream test protocol that lends its own buffer (``BufferedStreamProtocol``).
+
+    The buffer is 7 bytes, so a message spans several reads and a runner that ignored the
+    lent size would overrun it; input that arrives through ``data_received`` instead (a runner
+    that does not honour the buffered path) is answered with :data:`FALLBACK_MARK`, so the
+    path taken is visible in the reply.
+    """
+
+    LEND_BYTES = 7
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lent = bytearray(self.LEND_BYTES)
+
+    def get_buffer(self, size_hint: int) -> memoryview:
+        return memoryview(self._lent)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._output.append(bytes(self._lent[:nbytes]).upper())
+
+    def data_received(self, data: bytes) -> None:
+        self._output.append(FALLBACK_MARK)
+
+
 class DoubleReplyProtocol:
     """Datagram test protocol: two replies per request, the reversed bytes then the length.
 
@@ -167,6 +196,14 @@ ECHO = Service("echo", ServiceKind.BYTE_STREAM, lambda config: EchoProtocol(), "
 
 HANG_UP = Service("hang-up-tcp", ServiceKind.BYTE_STREAM, lambda config: HangUpProtocol(), "tests/runner_host.py", "test only")
 
+BUFFERED_SHOUTING = Service(
+    "buffered-shouting-tcp",
+    ServiceKind.BYTE_STREAM,
+    lambda config: BufferedShoutingProtocol(),
+    "tests/runner_host.py",
+    "test only",
+)
+
 SHOUTING = Service(
     "shouting-tcp", ServiceKind.BYTE_STREAM, lambda config: ShoutingProtocol(), "tests/runner_host.py", "test only"
 )
@@ -182,6 +219,7 @@ def main() -> None:
     parser.add_argument("--later", action="store_true", help="answer each line 200 ms later, input paused")
     parser.add_argument("--later-reading", action="store_true", help="answer each line 200 ms later, reading on")
     parser.add_argument("--echo", action="store_true", help="serve RFC 862 echo (the back-pressure tests)")
+    parser.add_argument("--buffered", action="store_true", help="serve the shouting protocol that lends buffers")
     args = parser.parse_args()
     chosen = [
         service
@@ -191,6 +229,7 @@ def main() -> None:
             (args.later, LATER),
             (args.later_reading, LATER_READING),
             (args.echo, ECHO),
+            (args.buffered, BUFFERED_SHOUTING),
         )
         if flag
     ]

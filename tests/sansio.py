@@ -3,7 +3,9 @@
 Fakes over mocks (house style): :class:`Drive` is a runner with no socket. It starts the
 protocol with a loopback :class:`ConnectionContext`, and each call returns what a runner
 would send at that point, pulled in pieces of ``max_bytes`` so that protocols are also
-tested with a socket that takes little at a time.
+tested with a socket that takes little at a time. With ``buffered=True`` it feeds a protocol
+that lends buffers as a ``recv_into`` runner does: each piece of input is copied into the buffer
+``get_buffer`` lends, as much as fits, then reported with ``buffer_updated``.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class Drive:
         woken: set each time the protocol's waker is called (from any thread).
     """
 
-    def __init__(self, protocol: StreamProtocol, *, max_bytes: int = 65536) -> None:
+    def __init__(self, protocol: StreamProtocol, *, max_bytes: int = 65536, buffered: bool = False) -> None:
         self.protocol = protocol
         self.max_bytes = max_bytes
+        self.buffered = buffered
         self.woken = threading.Event()
 
     def _make_waker(self):
@@ -43,8 +46,21 @@ class Drive:
         return self.pull_all()
 
     def feed(self, data: bytes) -> bytes:
-        self.protocol.data_received(data)
-        return self.pull_all()
+        if not self.buffered:
+            self.protocol.data_received(data)
+            return self.pull_all()
+        out = bytearray()
+        view = memoryview(data)
+        while view:
+            assert self.protocol.wants_input, "input fed while the protocol pauses it"
+            buffer = self.protocol.get_buffer(self.max_bytes)  # type: ignore[attr-defined]
+            assert len(buffer) > 0, "get_buffer lent an empty buffer"
+            count = min(len(buffer), len(view))
+            buffer[:count] = view[:count]
+            self.protocol.buffer_updated(count)  # type: ignore[attr-defined]
+            view = view[count:]
+            out += self.pull_all()  # as a runner does between reads: what it can send, it sends
+        return bytes(out)
 
     def eof(self) -> bytes:
         self.protocol.eof_received()

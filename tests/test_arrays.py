@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import socket
 import threading
@@ -24,7 +25,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.bulk import transfer_through
 from harness.checks.endpoint import Deadline
+from harness.checks.memory import MemorySampler
 from harness.clients.arrays import (
     ArrayClosedError,
     ArrayTimeoutError,
@@ -43,11 +46,13 @@ from harness.clients.arrays import (
 from harness.protocols.arrays import (
     HIGH_WATER_BYTES,
     MAX_HEADER_BYTES,
+    RING_BYTES,
     ArrayHeader,
     ArrayRelayProtocol,
     MalformedHeaderError,
     decode_header,
 )
+from harness.launch import launch_server
 from tests.sansio import Drive, loopback_context
 
 BUDGET_S = 30.0  # generous: a loaded 2-core machine, not a figure under test
@@ -173,9 +178,14 @@ FRAMES = [
 ]
 STREAM = b"".join(FRAMES)
 
+# The relay's two input paths: bytes pushed (data_received), and reads into its ring
+# (get_buffer / buffer_updated, as recv_into runners and asyncio's BufferedProtocol feed it).
+BOTH_INPUT_PATHS = pytest.mark.parametrize("buffered", [False, True], ids=["data_received", "into-ring"])
 
-def test_relay_returns_frames_whole() -> None:
-    drive = Drive(ArrayRelayProtocol())
+
+@BOTH_INPUT_PATHS
+def test_relay_returns_frames_whole(buffered: bool) -> None:
+    drive = Drive(ArrayRelayProtocol(), buffered=buffered)
     assert drive.start() == b""
     assert drive.feed(STREAM) == STREAM
     assert not drive.protocol.wants_close
@@ -183,27 +193,30 @@ def test_relay_returns_frames_whole() -> None:
     assert drive.protocol.wants_close
 
 
-def test_relay_returns_frames_fed_one_byte_at_a_time() -> None:
-    drive = Drive(ArrayRelayProtocol(), max_bytes=3)
+@BOTH_INPUT_PATHS
+def test_relay_returns_frames_fed_one_byte_at_a_time(buffered: bool) -> None:
+    drive = Drive(ArrayRelayProtocol(), buffered=buffered, max_bytes=3)
     drive.start()
     out = b"".join(drive.feed(STREAM[index : index + 1]) for index in range(len(STREAM)))
     assert out == STREAM
 
 
+@BOTH_INPUT_PATHS
 @settings(max_examples=50)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
-def test_relay_is_identity_however_split(cuts: list[int]) -> None:
-    drive = Drive(ArrayRelayProtocol())
+def test_relay_is_identity_however_split(buffered: bool, cuts: list[int]) -> None:
+    drive = Drive(ArrayRelayProtocol(), buffered=buffered)
     drive.start()
     bounds = [0, *sorted(cuts), len(STREAM)]
     out = b"".join(drive.feed(STREAM[start:end]) for start, end in zip(bounds, bounds[1:]) if end > start)
     assert out + drive.eof() == STREAM
 
 
-def test_relay_holds_a_header_until_it_is_whole_then_streams_the_payload() -> None:
+@BOTH_INPUT_PATHS
+def test_relay_holds_a_header_until_it_is_whole_then_streams_the_payload(buffered: bool) -> None:
     frame = frame_of(np.arange(1000, dtype="<i8"))
     header_bytes = len(header_for(np.arange(1000, dtype="<i8")).encode())
-    drive = Drive(ArrayRelayProtocol())
+    drive = Drive(ArrayRelayProtocol(), buffered=buffered)
     drive.start()
     assert drive.feed(frame[: header_bytes - 1]) == b""
     assert drive.feed(frame[header_bytes - 1 : header_bytes + 10]) == frame[: header_bytes + 10]
@@ -240,6 +253,69 @@ def test_relay_holds_a_bounded_amount_of_a_frame_declared_past_4_gib() -> None:
     assert pulled > fed  # the header and everything fed came out; the frame is not over
 
 
+def read_into(protocol: ArrayRelayProtocol, data: bytes) -> int:
+    """One read, as a recv_into runner makes it: as much of ``data`` as the lent buffer takes."""
+    buffer = protocol.get_buffer(65536)
+    count = min(len(buffer), len(data))
+    buffer[:count] = data[:count]
+    protocol.buffer_updated(count)
+    return count
+
+
+def test_relay_sends_payload_from_the_memory_it_was_read_into() -> None:
+    protocol = ArrayRelayProtocol()
+    header = ArrayHeader("|u1", "C", (1 << 20,), 1 << 20).encode()
+    read_into(protocol, header)
+    assert bytes(protocol.pull_output(1 << 21)) == header
+    lent = protocol.get_buffer(65536)
+    payload = bytes(range(256)) * 256
+    assert read_into(protocol, payload) == len(payload)
+    piece = protocol.pull_output(1 << 21)
+    assert isinstance(piece, memoryview) and piece.obj is lent.obj  # the ring itself, not a copy
+    assert bytes(piece) == payload
+
+
+def memory_range(view: memoryview) -> tuple[int, int]:
+    """The addresses a (contiguous, non-empty) view covers: [first, last + 1)."""
+    first = np.frombuffer(view, dtype=np.uint8).ctypes.data
+    return first, first + len(view)
+
+
+def test_relay_never_lends_ring_memory_that_unsent_or_last_pulled_output_holds() -> None:
+    size = 8 * RING_BYTES  # the ring wraps several times within the frame
+    protocol = ArrayRelayProtocol()
+    pattern = np.random.default_rng(7).integers(0, 256, size, dtype=np.uint8).tobytes()
+    stream = ArrayHeader("|u1", "C", (size,), size).encode() + pattern
+    read_sizes = itertools.cycle([100_003, 65_536, 250_001, 1 << 20])  # reads end anywhere
+    pull_sizes = itertools.cycle([300_000, 65_537, 4096])
+    fed = returned = lent_checked = 0
+    out = bytearray()
+
+    def fill(held: memoryview | None) -> None:
+        nonlocal fed, lent_checked
+        while fed < len(stream) and protocol.wants_input:
+            if isinstance(held, memoryview):  # a slice of the ring, not a joined copy
+                lent_first, lent_end = memory_range(protocol.get_buffer(65536))
+                held_first, held_end = memory_range(held)
+                assert lent_end <= held_first or held_end <= lent_first, "lent the memory of a chunk not yet sent"
+                lent_checked += 1
+            fed += read_into(protocol, stream[fed : fed + next(read_sizes)])
+
+    fill(None)
+    while len(out) < len(stream):
+        assert fed - returned <= RING_BYTES + MAX_HEADER_BYTES  # bounded whatever the frame's size
+        # Take one chunk and keep it while the relay is read into again, as a runner with a
+        # send in flight would: its memory must not be lent before the next pull.
+        held = protocol.pull_output(next(pull_sizes))
+        snapshot = bytes(held)
+        fill(held)
+        assert bytes(held) == snapshot
+        out += snapshot
+        returned += len(snapshot)
+    assert bytes(out) == stream
+    assert lent_checked > 50  # the check above ran, many times
+
+
 @pytest.mark.parametrize("cut", [0, 1, 4, 10, 16, 20])
 def test_relay_closes_at_a_malformed_header_after_returning_earlier_frames(cut: int) -> None:
     bad = b"ARRY\x02C\x01\x03" + bytes(40)
@@ -253,10 +329,11 @@ def test_relay_closes_at_a_malformed_header_after_returning_earlier_frames(cut: 
     assert drive.feed(FRAMES[1]) == b""  # nothing more is read or returned
 
 
-def test_relay_returns_a_frame_cut_short_by_eof_as_far_as_it_came() -> None:
+@BOTH_INPUT_PATHS
+def test_relay_returns_a_frame_cut_short_by_eof_as_far_as_it_came(buffered: bool) -> None:
     frame = FRAMES[0]
     for cut in (3, 20, len(frame) - 5):
-        drive = Drive(ArrayRelayProtocol())
+        drive = Drive(ArrayRelayProtocol(), buffered=buffered)
         drive.start()
         out = drive.feed(frame[:cut])
         assert out + drive.eof() == frame[:cut]
@@ -476,3 +553,29 @@ def test_a_frame_past_4_gib_goes_through_the_helpers(
     assert not errors, errors
     assert received.shape == (size,)
     assert list(received[marks]) == [1, 2, 3, 4, 5] and np.count_nonzero(received) == len(marks)
+
+
+# The runner that carries CI's one 4 GiB + 1 frame through a server: the fastest at 1 MiB
+# writes in the committed bulk run (loadtests/results/bulk), reading into the relay's ring.
+LARGE_FRAME_RUNNER = "select"
+# A byte past 2^32: a server with a 32-bit length (or offset) wraps before the end.
+LARGE_FRAME_BYTES = 2**32 + 1
+# The client writes in 1 MiB pieces and reads into a 1 MiB buffer (harness.bulk's transfer).
+LARGE_FRAME_WRITE_BYTES = 1 << 20
+LARGE_FRAME_SERVER_GROWTH_BOUND = 64 << 20  # the back-pressure tests' bound (DESIGN: tests, not prose)
+
+
+@pytest.mark.slow
+def test_ci_carries_one_frame_past_4_gib_through_a_server_in_bounded_memory() -> None:
+    """The one 4 GiB + 1 frame CI runs (without --large): through a reference server and back,
+    every byte compared with the byte sent at its offset, the client holding a 64 MiB pattern
+    and a 1 MiB buffer, the server's memory (Pss over its session) growing by less than 64 MiB."""
+    with launch_server("array-tcp", LARGE_FRAME_RUNNER) as server:
+        with MemorySampler(server.pid) as memory:
+            sample = transfer_through(server.address, LARGE_FRAME_BYTES, LARGE_FRAME_WRITE_BYTES, None)
+        print(f"4 GiB + 1 through {LARGE_FRAME_RUNNER}: {sample.wall_s:.1f} s, {sample.gbit_per_s:.2f} Gbit/s")
+        assert sample.total_bytes == LARGE_FRAME_BYTES
+        assert memory.growth < LARGE_FRAME_SERVER_GROWTH_BOUND, (
+            f"server Pss grew by {memory.growth / 2**20:.1f} MiB while carrying 4 GiB + 1"
+        )
+    assert server.exit_status == 0

@@ -9,7 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.bulk import PATTERN_BYTES, Point, Sample, _check_returned, markdown, receive_path_cpu, transfer_through
+from harness.bulk import (
+    PATTERN_BYTES,
+    Point,
+    Sample,
+    _check_returned,
+    chart,
+    goal_lines,
+    markdown,
+    receive_path_cpu,
+    transfer_through,
+)
 from harness.launch import launch_server
 
 MIB = 1 << 20
@@ -48,6 +58,26 @@ def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
     assert "| runner:selectors | 4.29 | 2.15-8.59 | 0.25 | 1.00 | 1.50 |" in table
     assert "| socat_echo | failed: stalled" in table
     assert "| iperf3 | 17.18 |" in table
+
+
+def test_goals_are_judged_on_the_best_runner_against_iperf3_at_each_write_size(tmp_path) -> None:
+    gib = 1 << 30
+    points = [
+        Point("runner:threading", 1 << 20, [Sample(1.0, 1.0, 1.0, gib)] * 3),
+        Point("runner:selectors", 1 << 20, [Sample(1.05, 1.0, 1.0, gib)] * 3),
+        Point("socat_echo", 1 << 20, [Sample(0.5, 1.0, 1.0, gib)] * 3),  # not ours: never the best runner
+        Point("iperf3", 1 << 20, [Sample(0.95, 0.5, 0.5, gib)] * 3),
+        Point("runner:threading", 64 << 10, [Sample(2.0, 1.0, 1.0, gib)] * 3),
+        Point("iperf3", 64 << 10, [Sample(1.0, 0.5, 0.5, gib)] * 3),
+    ]
+    text = "\n".join(goal_lines(points, 0.61))
+    assert "1024 KiB writes: runner:threading 0.95x: **MET**" in text
+    assert "64 KiB writes: runner:threading 0.50x: **NOT MET**" in text
+    assert "0.61x: **NOT MET**" in "\n".join(goal_lines(points, 0.61))
+    assert "0.32x: **MET**" in "\n".join(goal_lines(points, 0.32))
+    assert "not measured" in "\n".join(goal_lines(points[:2], None))
+    chart(points, tmp_path / "bulk.png")
+    assert (tmp_path / "bulk.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_both_receive_paths_are_measured_on_the_same_frame() -> None:

@@ -85,3 +85,20 @@ def test_every_live_state_can_reach_closed(state: ConnectionState) -> None:
                 reachable.add(target)
                 frontier.append(target)
     assert ConnectionState.CLOSED in reachable
+
+
+def test_output_is_pulled_from_the_protocol_only_while_it_may_produce() -> None:
+    pulls: list[int] = []
+
+    class CountingEcho(EchoProtocol):
+        def __init__(self) -> None:
+            super().__init__()
+            queue_pull = self.pull_output
+            self.pull_output = lambda max_bytes: pulls.append(max_bytes) or queue_pull(max_bytes)
+
+    connection = started(CountingEcho())
+    connection.received(b"abc")
+    assert bytes(connection.next_output(100)) == b"abc" and connection.next_output(100) == b""
+    assert pulls == [100, 100]
+    connection.abort("reset")
+    assert connection.next_output(100) == b"" and pulls == [100, 100]  # closed: not asked

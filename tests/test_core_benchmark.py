@@ -77,9 +77,11 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
             assert imported.parent.parent != REPO_ROOT and imported.name == "__init__.py"
         assert ("--tls" in measurement["server_command"]) == (measurement["kind"] == core_benchmark.LOOP_TLS)
     assert document["run"]["old_commit"] != document["run"]["new_commit"]
+    assert len(document["run"]["load_average_before"]) == len(document["run"]["load_average_after"]) == 3
 
     table = (out / "core-benchmark.md").read_text()
     assert "TLS/plain" in table and "new/old" in table
+    assert "load average (1, 5, 15 min) before " in table and "not recorded" not in table
     for runner in TINY_RUNNERS:
         assert f"| {runner}" in table
     assert "wirecheck-core-baseline-" not in _worktrees()

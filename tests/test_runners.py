@@ -73,6 +73,17 @@ def test_runner_greets_transforms_and_flushes_at_eof(runner: str) -> None:
     assert server.exit_status == 0
 
 
+@pytest.mark.parametrize("runner", ALL_RUNNERS)
+def test_runner_reads_into_the_buffers_a_protocol_lends(runner: str) -> None:
+    message = b"into the lent buffer, seven bytes at a time\n" * 3
+    with start(runner, "--buffered") as server, connect(server) as client:
+        assert recv_exactly(client, len(GREETING)) == GREETING
+        client.sendall(message)
+        assert recv_exactly(client, len(message)) == message.upper()  # not FALLBACK_MARK
+        client.shutdown(socket.SHUT_WR)
+        assert recv_to_eof(client) == FAREWELL
+
+
 @pytest.mark.parametrize("runner", sorted(set(ALL_RUNNERS) - ONE_AT_A_TIME))
 def test_concurrent_runner_serves_clients_at_once(runner: str) -> None:
     clients_count = 12  # under prefork-threads' default pool of 16

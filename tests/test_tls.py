@@ -15,15 +15,19 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from harness.checks import Deadline, Endpoint
 from harness.checks.tls_connection import TlsClientConnection, tls_handshake
-from harness.protocols.base import ConnectionContext, RunnerTraits
+from harness.clients.arrays import exchange_arrays
+from harness.protocols.arrays import RING_BYTES, ArrayHeader, ArrayRelayProtocol
+from harness.protocols.base import ConnectionContext, RunnerTraits, StreamProtocol
 from harness.protocols.echo import EchoProtocol
 from harness.protocols.tls import TlsServerProtocol
 from harness.tls_setup import ThrowawayAuthority, client_tls_context, server_tls_context
 from harness.verdicts import ConformanceFailure
+from tests.runner_host import GREETING, BufferedShoutingProtocol
 
 CONTEXT = ConnectionContext(("127.0.0.1", 50000), ("127.0.0.1", 7), RunnerTraits("test"))
 
@@ -38,9 +42,11 @@ def authority() -> Iterator[ThrowawayAuthority]:
 class BackToBack:
     """A client SSLObject and a TlsServerProtocol, ciphertext moved between them on ``pump``."""
 
-    def __init__(self, authority: ThrowawayAuthority, *, split: int | None = None) -> None:
+    def __init__(
+        self, authority: ThrowawayAuthority, *, split: int | None = None, inner: StreamProtocol | None = None
+    ) -> None:
         self.server = TlsServerProtocol(
-            EchoProtocol(), server_tls_context(str(authority.cert_path), str(authority.key_path))
+            inner or EchoProtocol(), server_tls_context(str(authority.cert_path), str(authority.key_path))
         )
         self.server.connection_made(CONTEXT)
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -72,6 +78,28 @@ class BackToBack:
                 return
             except ssl.SSLWantReadError:
                 self.pump()
+
+    def flood_then_drain(self, payload: bytes, *, close_notify: bool) -> bytes:
+        """Write ``payload`` (then close_notify), hand the server all its ciphertext in one
+        ``data_received`` (so its inner protocol pauses with input held back), then the EOF;
+        pull until the layer is done. Returns what the client read back."""
+        for start in range(0, len(payload), 16384):
+            self.client.write(payload[start : start + 16384])
+        if close_notify:
+            with pytest.raises(ssl.SSLWantReadError):
+                self.client.unwrap()
+        self.server.data_received(self.outgoing.read())  # all of it at once
+        assert not self.server.wants_input
+        self.server.eof_received()
+        returned = bytearray()
+        while not self.server.wants_close:
+            output = self.server.pull_output(65536)
+            assert output, "the layer stalled with input held back"
+            self.incoming.write(bytes(output))
+            returned += self.read_all()
+        self.incoming.write(bytes(self.server.pull_output(65536)))
+        returned += self.read_all()
+        return bytes(returned)
 
     def read_all(self) -> bytes:
         received = bytearray()
@@ -252,20 +280,68 @@ def test_tls_layer_tells_eof_only_after_the_data_its_paused_inner_protocol_held_
     pair.handshake()
     pair.pump()
     payload = bytes(range(256)) * 12288  # 3 MiB: three times the echo's high-water mark
-    for start in range(0, len(payload), 16384):
-        pair.client.write(payload[start : start + 16384])
-    if close_notify:
-        with pytest.raises(ssl.SSLWantReadError):
-            pair.client.unwrap()
-    pair.server.data_received(pair.outgoing.read())  # all of it at once: the echo pauses
-    assert not pair.server.wants_input
-    pair.server.eof_received()
-    echoed = bytearray()
-    while not pair.server.wants_close:
-        output = pair.server.pull_output(65536)
-        assert output, "the layer stalled with input held back"
-        pair.incoming.write(bytes(output))
-        echoed += pair.read_all()
-    pair.incoming.write(bytes(pair.server.pull_output(65536)))
-    echoed += pair.read_all()
-    assert bytes(echoed) == payload
+    assert pair.flood_then_drain(payload, close_notify=close_notify) == payload  # the echo paused
+
+
+def test_tls_layer_decrypts_into_the_buffers_an_inner_protocol_lends(authority: ThrowawayAuthority) -> None:
+    pair = BackToBack(authority, inner=BufferedShoutingProtocol())
+    pair.handshake()
+    pair.pump()
+    assert pair.read_all() == GREETING
+    message = b"decrypted into a seven-byte buffer\n" * 100
+    pair.client.write(message)
+    pair.pump()
+    assert pair.read_all() == message.upper()  # FALLBACK_MARK had the layer used data_received
+
+
+def test_tls_layer_carries_an_array_frame_into_the_relay_ring_and_back(authority: ThrowawayAuthority) -> None:
+    size = 3 * RING_BYTES  # more than the ring: the relay pauses, the layer holds ciphertext back
+    payload = np.random.default_rng(3).integers(0, 256, size, dtype=np.uint8).tobytes()
+    frame = ArrayHeader("|u1", "C", (size,), size).encode() + payload
+    pair = BackToBack(authority, inner=ArrayRelayProtocol())
+    pair.handshake()
+    pair.pump()
+    assert pair.flood_then_drain(frame, close_notify=True) == frame  # the relay paused
+
+
+def test_array_frames_round_trip_over_a_tls_client_connection(authority: ThrowawayAuthority) -> None:
+    # Small frames share TLS records, so a frame's last bytes and the next frame's first ones
+    # are decrypted together: recv_into must leave the rest in the TLS object (pending), and
+    # the exchange must take it without waiting for the raw socket (which has nothing more).
+    connection, peer = connected_pair(authority)
+    arrays = [np.arange(n, dtype="<i4") for n in (1, 0, 3, 100_000, 2)] + [np.ones((3, 5), dtype=">f8", order="F")]
+    try:
+        received = exchange_arrays(connection, arrays, deadline=Deadline(30.0), stall_timeout=5.0)
+    finally:
+        connection.close()
+        peer.thread.join(5.0)
+    assert len(received) == len(arrays)
+    for got, sent in zip(received, arrays):
+        assert got.dtype == sent.dtype and got.shape == sent.shape and np.array_equal(got, sent)
+
+
+def test_recv_into_never_returns_more_than_asked_and_pending_tells_what_remains(authority: ThrowawayAuthority) -> None:
+    connection, peer = connected_pair(authority)
+    try:
+        while True:
+            try:
+                connection.send(b"0123456789")
+                break
+            except BlockingIOError:
+                continue
+        buffer = bytearray(4)
+        deadline = Deadline(10.0)
+        while True:
+            assert not deadline.spent, "the echo never came back"
+            try:
+                count = connection.recv_into(buffer, 4)
+                break
+            except BlockingIOError:
+                continue
+        assert (count, bytes(buffer)) == (4, b"0123") and connection.pending() == 6
+        rest = bytearray(16)
+        assert connection.recv_into(rest) == 6 and bytes(rest[:6]) == b"456789"
+        assert connection.pending() == 0
+    finally:
+        connection.close()
+        peer.thread.join(5.0)

@@ -2,7 +2,8 @@
 
 The checkers drive non-blocking sockets from one ``selectors`` loop (``harness.checks.stream``)
 with ``send``, ``recv``, ``shutdown(SHUT_WR)``, ``close``, ``setsockopt`` and ``fileno``, and
-close them with a ``with`` block.
+close them with a ``with`` block; the array helpers (``harness.clients.arrays``) add
+``recv_into`` and ask ``pending`` before they wait, as they would of an ``ssl.SSLSocket``.
 :class:`TlsClientConnection` offers exactly that surface over TLS, sans-IO: an
 ``ssl.SSLObject`` on two ``ssl.MemoryBIO``\\ s, with the raw non-blocking socket moving
 ciphertext. (``ssl.SSLSocket`` in non-blocking mode would do the I/O itself, but it hides
@@ -86,6 +87,7 @@ class TlsClientConnection:
         self._pending = bytearray()  # ciphertext the raw socket has not taken yet
         self._pending_plaintext = 0  # what send() reports once _pending is flushed
         self._raw_eof = False
+        self._incomplete_record = False  # the incoming BIO holds only part of a record
         self._close_notify_sent = False
         self._fin_sent = False
         self.close_notify_received = False
@@ -160,25 +162,59 @@ class TlsClientConnection:
         """
         if self._pending:
             self._flush()
-        if not self._raw_eof:
-            try:
-                ciphertext = self._sock.recv(max(bufsize, 1))
-            except BlockingIOError:
-                ciphertext = None
-            if ciphertext == b"":
-                self._raw_eof = True
-                self._incoming.write_eof()
-            elif ciphertext:
-                self._incoming.write(ciphertext)
+        self._read_raw(bufsize)
         plaintext = self._decrypt_all()
-        if self._outgoing.pending:  # a TLS 1.3 KeyUpdate answer, a late alert
-            self._pending += self._outgoing.read()
-            self._flush()
+        self._flush_late_output()
         if plaintext:
             return plaintext
         if self.close_notify_received or self._raw_eof:
             return b""
         raise BlockingIOError("no TLS record complete yet")
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """As ``socket.recv_into``: at most ``nbytes`` (default: the buffer's size) of plaintext,
+        decrypted straight into ``buffer``.
+
+        Unlike :meth:`recv` this never returns more than asked (a frame reader must not take
+        the next frame's bytes), so plaintext can remain in the TLS object with the raw socket
+        drained: a caller waiting on the raw socket asks :meth:`pending` first, as it would of
+        an ``ssl.SSLSocket``.
+
+        Returns:
+            The count, or 0 at the peer's close_notify or TCP EOF.
+
+        Raises:
+            BlockingIOError: nothing to return yet.
+            ConnectionResetError: the peer reset the connection or sent a fatal alert.
+        """
+        size = nbytes or len(buffer)
+        if self._pending:
+            self._flush()
+        count = self._read_plaintext(size, buffer)
+        if count is None:
+            self._read_raw(size)
+            count = self._read_plaintext(size, buffer)
+        self._flush_late_output()
+        if count:
+            return count  # type: ignore[return-value]
+        if self.alert is not None and not self.close_notify_received:
+            raise ConnectionResetError(f"TLS alert or record error from the peer: {self.alert}")
+        if self.close_notify_received or self._raw_eof:
+            return 0
+        raise BlockingIOError("no TLS record complete yet")
+
+    def pending(self) -> int:
+        """Bytes :meth:`recv_into` can return without the raw socket becoming readable again:
+        plaintext the TLS object holds, or ciphertext read but not yet tried as a record."""
+        if self._tls.pending():
+            return self._tls.pending()
+        return 0 if self._incomplete_record else self._incoming.pending
+
+    def gettimeout(self) -> float | None:
+        return self._sock.gettimeout()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
 
     def shutdown(self, how: int) -> None:
         """``SHUT_WR``: send close_notify, then FIN, and keep reading; ``SHUT_RDWR``/``SHUT_RD``:
@@ -223,29 +259,55 @@ class TlsClientConnection:
             self._fin_sent = True
             self._sock.shutdown(socket.SHUT_WR)  # the close_notify is out: now the FIN
 
+    def _read_raw(self, bufsize: int) -> None:
+        """One read of the raw socket (if it has not ended) into the incoming BIO."""
+        if self._raw_eof:
+            return
+        try:
+            ciphertext = self._sock.recv(max(bufsize, 1))
+        except BlockingIOError:
+            return
+        if ciphertext == b"":
+            self._raw_eof = True
+            self._incoming.write_eof()
+        elif ciphertext:
+            self._incoming.write(ciphertext)
+        self._incomplete_record = False  # new ciphertext (or EOF): worth another record
+
+    def _flush_late_output(self) -> None:
+        if self._outgoing.pending:  # a TLS 1.3 KeyUpdate answer, a late alert
+            self._pending += self._outgoing.read()
+            self._flush()
+
+    def _read_plaintext(self, size: int, buffer: Any = None) -> bytes | int | None:
+        """One ``SSLObject.read`` (into ``buffer`` when given); None when nothing can be read
+        now: a partial record, the peer's close_notify or EOF seen, or an alert recorded."""
+        if self.close_notify_received or self.alert is not None:
+            return None
+        try:
+            piece = self._tls.read(size) if buffer is None else self._tls.read(size, buffer)
+        except ssl.SSLWantReadError:
+            self._incomplete_record = True
+            return None
+        except ssl.SSLZeroReturnError:
+            self.close_notify_received = True
+            return None
+        except ssl.SSLEOFError:
+            # a TCP EOF with no close_notify before it: a possible truncation (RFC 8446 §6.1)
+            self.eof_without_close_notify = True
+            return None
+        except ssl.SSLError as exc:
+            self.alert = alert_text(exc)  # raised by the caller once earlier plaintext is delivered
+            return None
+        if not piece:  # SSLObject.read gives b"" (0 into a buffer) once the peer's close_notify is read
+            self.close_notify_received = True
+            return None
+        return piece
+
     def _decrypt_all(self) -> bytes:
         plaintext = bytearray()
-        while not self.close_notify_received and self.alert is None:
-            try:
-                piece = self._tls.read(PLAINTEXT_CHUNK_BYTES)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:
-                self.close_notify_received = True
-                break
-            except ssl.SSLEOFError:
-                # a TCP EOF with no close_notify before it: a possible truncation (RFC 8446 §6.1)
-                self.eof_without_close_notify = True
-                break
-            except ssl.SSLError as exc:
-                self.alert = alert_text(exc)
-                if plaintext:
-                    break  # deliver what came before the alert; the next recv raises
-                raise ConnectionResetError(f"TLS alert or record error from the peer: {self.alert}") from None
-            if not piece:  # SSLObject.read gives b"" once the peer's close_notify is read
-                self.close_notify_received = True
-                break
-            plaintext += piece
+        while (piece := self._read_plaintext(PLAINTEXT_CHUNK_BYTES)) is not None:
+            plaintext += piece  # type: ignore[operator]
         if not plaintext and self.alert is not None and not self.close_notify_received:
             raise ConnectionResetError(f"TLS alert or record error from the peer: {self.alert}")
         return bytes(plaintext)

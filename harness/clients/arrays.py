@@ -427,8 +427,9 @@ def exchange_arrays(
                     raise ArrayTimeoutError(
                         describe_timeout(deadline.budget_s, total_received, None, why=deadline.spent_description())
                     )
-                events = selector.select(wait)
-                if not events:
+                holds_input = _holds_input(sock)  # a TLS connection's plaintext: no select needed
+                events = selector.select(0 if holds_input else wait)
+                if not events and not holds_input:
                     if deadline.spent:
                         why = deadline.spent_description()
                         wait = deadline.budget_s
@@ -437,7 +438,7 @@ def exchange_arrays(
                     else:
                         why = "the peer stopped sending; nothing moved"
                     raise ArrayTimeoutError(describe_timeout(wait, total_received, None, why=why))
-                mask = events[0][1]
+                mask = (events[0][1] if events else 0) | (selectors.EVENT_READ if holds_input else 0)
                 if mask & selectors.EVENT_WRITE and sending is not None:
                     try:
                         sent = sock.send(sending[:SEND_SLICE_BYTES])
@@ -473,6 +474,14 @@ def exchange_arrays(
         except OSError:
             pass  # closed under us: nothing to restore
     return received
+
+
+def _holds_input(sock: Any) -> bool:
+    """True when ``sock`` holds input its file descriptor will not announce again: plaintext
+    in a TLS connection (``ssl.SSLSocket.pending``, ``TlsClientConnection.pending``). A plain
+    socket has no such method and never does."""
+    pending = getattr(sock, "pending", None)
+    return bool(pending is not None and pending())
 
 
 def _outgoing_views(arrays: list[np.ndarray]) -> Iterator[memoryview]:

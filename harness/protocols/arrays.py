@@ -13,11 +13,23 @@ Theory of operation of the server. SPEC: "The server returns every frame it rece
 unchanged", so the reply is byte-identical to the request and any RFC 862 echo server is an
 array-tcp server. The reference server *streams*: a header is held only until it is complete
 and valid (at most :data:`MAX_HEADER_BYTES`), then it and the payload bytes are queued for
-output as they arrive, as memoryview slices of what ``recv`` returned (no copy). Input is
-paused while :data:`HIGH_WATER_BYTES` are unsent, so what the server holds is bounded by that
-plus one read, whatever the frame's size (a 4 GiB frame costs what a 4 KiB one does). A
-malformed header ends the connection (SPEC: "a server MAY close the connection"): the frames
-before it are returned, nothing of the bad header is.
+output as they arrive, as memoryview slices of the memory they were read into (no copy).
+Input is paused while :data:`HIGH_WATER_BYTES` are unsent, so what the server holds is
+bounded by that plus one read, whatever the frame's size (a 4 GiB frame costs what a 4 KiB
+one does). A malformed header ends the connection (SPEC: "a server MAY close the
+connection"): the frames before it are returned, nothing of the bad header is.
+
+Input into a ring. The relay lends the runner its own memory
+(``harness.protocols.base.BufferedStreamProtocol``): one ring of :data:`RING_BYTES`, read into
+with ``recv_into`` (or decrypted into by the TLS layer), whose payload bytes leave as slices of
+the ring. So a frame's bytes go from the kernel into the ring and from the ring to the kernel,
+with no ``bytes`` object per read and no copy in between (headers, at most 304 bytes, are the
+one thing copied). Which part of the ring is free needs no bookkeeping per chunk, because the
+relay's output *is* its input: the bytes still needed are the most recent ones read, as many
+as are unsent (queued, plus the chunk pulled last, which base.py's contract keeps alive until
+the next pull, plus a header being gathered); the ring's next read goes after them, where
+the oldest bytes, already sent, were. ``data_received`` (a runner that reads ``bytes``) keeps
+working: those chunks are queued as they are, and counted as if they were in the ring.
 """
 
 from __future__ import annotations
@@ -58,6 +70,19 @@ DTYPE_PATTERN = re.compile(rb"^(?P<order>[<>|])(?P<kind>[biufcmMSUV])(?P<count>[
 # Input is paused while this much output is unsent: 1 MiB, a few dozen reads in flight
 # (the echo protocol's bound, for the same reason: the kernel's window absorbs a fast sender).
 HIGH_WATER_BYTES = 1 << 20
+
+# The receive ring: the high-water mark plus room for the chunk a runner holds between two
+# pulls (256 KiB, the reference runners' SEND_BYTES), so that a relay below the mark always
+# has room to read into.
+RING_BYTES = HIGH_WATER_BYTES + (256 << 10)
+
+# The most one read into the ring asks for: a few of the kernel's 64 KiB segments per call,
+# fewer calls per GiB than 64 KiB reads, and a slice of at most this much per queued chunk.
+RING_READ_BYTES = 256 << 10
+
+# Input is also paused while less than this is free in the ring: reads smaller than a page
+# would cost a call each for little.
+RING_MIN_READ_BYTES = 4096
 
 
 class MalformedHeaderError(ValueError):
@@ -184,10 +209,14 @@ class ArrayRelayProtocol:
     """array-tcp: every frame returned unchanged, streamed, its header validated on the way.
 
     Holds at most one header (:data:`MAX_HEADER_BYTES`) plus :data:`HIGH_WATER_BYTES` of unsent
-    output plus one read, whatever the frames' sizes.
+    output plus one read, whatever the frames' sizes; a runner that reads into buffers reads
+    into its ring of :data:`RING_BYTES` (allocated on the first read into it).
     """
 
     def __init__(self) -> None:
+        self._ring: memoryview | None = None
+        self._filled = 0  # bytes ever read into the ring: the next read goes at this, modulo
+        self._pulled_last = 0  # the size of the last chunk pulled: kept until the next pull
         self._output = OutputQueue()
         self._header = bytearray()  # a header being gathered
         self._header_size = FIXED_HEADER_BYTES  # what it will be, once its fixed part is known
@@ -198,7 +227,18 @@ class ArrayRelayProtocol:
 
     @property
     def wants_input(self) -> bool:
-        return not self._refused and self._output.pending_bytes < HIGH_WATER_BYTES
+        return (
+            not self._refused
+            and self._output.pending_bytes < HIGH_WATER_BYTES
+            and RING_BYTES - self._ring_in_use() >= RING_MIN_READ_BYTES
+        )
+
+    def _ring_in_use(self) -> int:
+        """Bytes at the ring's end not to be overwritten: unsent output, the chunk pulled last,
+        the header being gathered. (Each byte of output is a byte of input, in order, so these
+        are the most recent bytes read; chunks from ``data_received`` count too, which only
+        overstates it.)"""
+        return len(self._header) + self._output.pending_bytes + self._pulled_last
 
     @property
     def wants_close(self) -> bool:
@@ -208,10 +248,27 @@ class ArrayRelayProtocol:
     def connection_made(self, context: ConnectionContext) -> None:
         pass
 
+    def get_buffer(self, size_hint: int) -> memoryview:
+        """The ring's free space after the bytes still in use, up to its end (one read's worth)."""
+        if self._ring is None:
+            self._ring = memoryview(bytearray(RING_BYTES))
+        start = self._filled % RING_BYTES
+        free = RING_BYTES - self._ring_in_use()
+        return self._ring[start : start + min(RING_BYTES - start, free, RING_READ_BYTES)]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self._ring is not None, "get_buffer comes first"
+        start = self._filled % RING_BYTES
+        self._filled += nbytes
+        self._take(self._ring[start : start + nbytes])
+
     def data_received(self, data: bytes) -> None:
+        self._take(memoryview(data))
+
+    def _take(self, view: memoryview) -> None:
+        """Pass ``view``'s bytes on: payload as slices of it, header bytes gathered (copied)."""
         if self._refused:
             return
-        view = memoryview(data)
         while view and not self._refused:
             if self._payload_left:
                 # SPEC §stream: payload bytes are returned as they arrive (a slice, not a copy).
@@ -258,7 +315,9 @@ class ArrayRelayProtocol:
         self._peer_done = True
 
     def pull_output(self, max_bytes: int) -> Chunk:
-        return self._output.pull(max_bytes)
+        chunk = self._output.pull(max_bytes)
+        self._pulled_last = len(chunk)  # the one before it has been sent: its ring bytes are free
+        return chunk
 
     def connection_lost(self) -> None:
         pass

@@ -10,7 +10,13 @@ A stream protocol is driven in four directions, each of which the runner consult
 than assumes:
 
 - **Input is pushed**: ``data_received`` with whatever ``recv`` returned, ``eof_received``
-  once the peer half-closes.
+  once the peer half-closes. A protocol may instead lend the runner its own memory
+  (:class:`BufferedStreamProtocol`, after ``asyncio.BufferedProtocol``): ``get_buffer`` gives
+  a writable buffer, the runner reads into it (``recv_into``; asyncio's and uvloop's buffered
+  transports) and reports the count to ``buffer_updated``, so bytes go from the kernel into
+  the protocol's buffer with no ``bytes`` object made per read. The offer is optional and a
+  buffered protocol still implements ``data_received``: a runner or layer that cannot read
+  into a buffer (the TLS layer's ciphertext side) calls that instead.
 - **Input can be paused**: while ``wants_input`` is false the runner stops reading, so a
   protocol that has enough (h11 between two requests, an echo whose reply is unsent) makes
   the kernel's receive window, not our memory, absorb a client that sends without reading.
@@ -43,7 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Union, runtime_checkable
 
 # What pull_output may return: bytes, or a memoryview over a buffer the protocol keeps alive
-# until the next pull (the runner sends or copies it before pulling again).
+# and unchanged until the next pull (the runner sends or copies it before pulling again: a
+# buffered protocol reuses its memory for later input after that).
 Chunk = Union[bytes, bytearray, memoryview]
 
 # A socket address as the socket module gives it: (host, port) for IPv4, (host, port,
@@ -169,6 +176,37 @@ class StreamProtocol(Protocol):
 
 
 @runtime_checkable
+class BufferedStreamProtocol(StreamProtocol, Protocol):
+    """A stream protocol that also takes input into buffers it lends (``recv_into``).
+
+    The runner asks for a buffer only while ``wants_input`` is true, reads once into it, then
+    calls ``buffer_updated`` with the count before anything else: one buffer, one read, one
+    report. A buffer lent for a read that found nothing (it would have blocked) is forgotten,
+    so ``get_buffer`` may be asked again without a report in between. The protocol owns the
+    memory; the runner keeps no reference after the report. EOF still arrives as
+    ``eof_received``.
+    """
+
+    def get_buffer(self, size_hint: int) -> memoryview:
+        """A writable, non-empty buffer for the next read.
+
+        Args:
+            size_hint: what the runner would read (``-1`` or ``0``: no preference); the
+                buffer may be smaller or larger (asyncio.BufferedProtocol's contract).
+        """
+        ...
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """The last buffer now holds ``nbytes`` (> 0) bytes read from the peer, from its start."""
+        ...
+
+
+def is_buffered(protocol: object) -> bool:
+    """True when ``protocol`` offers the buffered input path (both of its methods)."""
+    return callable(getattr(protocol, "get_buffer", None)) and callable(getattr(protocol, "buffer_updated", None))
+
+
+@runtime_checkable
 class DatagramProtocol(Protocol):
     """Server-wide protocol state for a datagram (UDP) service: one datagram in, replies out."""
 
@@ -210,21 +248,23 @@ class OutputQueue:
         socket with Nagle's algorithm on waits for the peer's delayed ACK, about 40 ms on Linux,
         which held every blocking runner to ~20 responses per second per connection.
         """
-        if not self._chunks:
-            return b""
-        chunk = self._chunks[0]
-        if len(self._chunks) > 1 and len(chunk) + len(self._chunks[1]) <= min(max_bytes, COALESCE_LIMIT):
-            parts = [self._chunks.popleft()]
-            size = len(parts[0])
-            while self._chunks and size + len(self._chunks[0]) <= min(max_bytes, COALESCE_LIMIT):
-                size += len(self._chunks[0])
-                parts.append(self._chunks.popleft())
+        chunks = self._chunks
+        if not chunks:
+            return b""  # the second pull of most requests: answered before anything else
+        chunk = chunks[0]
+        size = len(chunk)
+        if len(chunks) > 1 and size + len(chunks[1]) <= min(max_bytes, COALESCE_LIMIT):
+            parts = [chunks.popleft()]
+            while chunks and size + len(chunks[0]) <= min(max_bytes, COALESCE_LIMIT):
+                size += len(chunks[0])
+                parts.append(chunks.popleft())
             self.pending_bytes -= size
             return b"".join(parts)
-        if len(chunk) <= max_bytes:
-            self._chunks.popleft()
+        if size <= max_bytes:
+            chunks.popleft()
         else:
             view = memoryview(chunk)
-            chunk, self._chunks[0] = view[:max_bytes], view[max_bytes:]
-        self.pending_bytes -= len(chunk)
+            chunk, chunks[0] = view[:max_bytes], view[max_bytes:]
+            size = max_bytes
+        self.pending_bytes -= size
         return chunk

@@ -15,6 +15,11 @@ Theory of operation:
   module produced, then the connection closes; the peer EOF mid-handshake closes it too.
 - *Data.* Plaintext is read only while the inner protocol wants input; otherwise the
   ciphertext stays in the incoming BIO, bounded because this layer then pauses the runner.
+  An inner protocol that lends buffers (``BufferedStreamProtocol``) gets its plaintext
+  decrypted straight into them (``SSLObject.read(n, buffer)``); the others get ``bytes``.
+  This layer itself takes ciphertext through ``data_received`` (it offers no buffers of its
+  own): the ciphertext must be written into the ``MemoryBIO``, a copy whatever the runner
+  reads it into, so a buffer of ours would only add a second one.
 - *Close.* RFC 8446 §6.1: "Each party MUST send a "close_notify" alert before closing its
   write side of the connection, unless it has already sent some error alert." Once the inner
   protocol is finished and its output drained, ``unwrap()`` writes close_notify; only then
@@ -39,7 +44,7 @@ import enum
 import logging
 import ssl
 
-from harness.protocols.base import Chunk, ConnectionContext, StreamProtocol, TlsFacts
+from harness.protocols.base import Chunk, ConnectionContext, StreamProtocol, TlsFacts, is_buffered
 
 log = logging.getLogger("wirecheck.tls")
 
@@ -65,6 +70,7 @@ class TlsServerProtocol:
 
     def __init__(self, inner: StreamProtocol, context: ssl.SSLContext) -> None:
         self._inner = inner
+        self._inner_buffered = is_buffered(inner)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -137,7 +143,12 @@ class TlsServerProtocol:
             self._start_inner()
         while self._phase is _Phase.ESTABLISHED and self._inner.wants_input and not self._inner_saw_eof:
             try:
-                plaintext = self._tls.read(PLAINTEXT_READ_BYTES)
+                if self._inner_buffered:  # decrypt straight into the inner protocol's memory
+                    buffer = self._inner.get_buffer(PLAINTEXT_READ_BYTES)  # type: ignore[attr-defined]
+                    count = self._tls.read(len(buffer), buffer)
+                else:
+                    plaintext = self._tls.read(PLAINTEXT_READ_BYTES)
+                    count = len(plaintext)
             except ssl.SSLWantReadError:
                 return
             except ssl.SSLZeroReturnError:  # the peer's close_notify (older OpenSSL builds)
@@ -152,12 +163,15 @@ class TlsServerProtocol:
                 else:
                     self._phase = _Phase.FAILED
                 return
-            if not plaintext:
-                # SSLObject.read returns b"" (it does not raise) once the peer's close_notify
-                # has been read: the orderly end of the peer's data.
+            if not count:
+                # SSLObject.read returns b"" (or 0 into a buffer; it does not raise) once the
+                # peer's close_notify has been read: the orderly end of the peer's data.
                 self._tell_inner_eof()
                 return
-            self._inner.data_received(plaintext)
+            if self._inner_buffered:
+                self._inner.buffer_updated(count)  # type: ignore[attr-defined]
+            else:
+                self._inner.data_received(plaintext)
 
     @property
     def _input_held_back(self) -> bool:

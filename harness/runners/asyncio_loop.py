@@ -2,8 +2,10 @@
 
 asyncio's transport/protocol layer is itself sans-IO-shaped, so the adapter is thin: bytes
 from ``data_received`` go to the wirecheck protocol, its output is pulled into
-``transport.write``. What the adapter adds: back-pressure (output is pulled only while the
-transport is not write-paused, and reading follows the protocol's ``wants_input``),
+``transport.write``; a protocol that lends buffers is carried by an
+``asyncio.BufferedProtocol`` whose ``get_buffer`` is the protocol's
+(:class:`_BufferedAsyncioAdapter`). What the adapter adds: back-pressure (output is pulled
+only while the transport is not write-paused, and reading follows the protocol's ``wants_input``),
 half-close (``eof_received`` returns True to keep the write side open until the protocol's
 last bytes are flushed), the lingering close of the shared state table
 (``harness.runners.connection``: ``write_eof``, then input discarded until the peer's EOF or
@@ -28,14 +30,19 @@ import signal
 import socket
 from typing import Callable
 
-from harness.protocols.base import ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker
-from harness.runners.base import LINGER_TIMEOUT_S, SEND_BYTES, STOP_GRACE_S, Runner, log
+from harness.protocols.base import ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker, is_buffered
+from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, STOP_GRACE_S, Runner, log
 from harness.runners.connection import Ending, StreamConnection
 from harness.runners.datagram import DatagramRunner
 
 
-class _AsyncioAdapter(asyncio.Protocol):
+class _ConnectionAdapter(asyncio.BaseProtocol):
     """One connection: asyncio's callbacks mapped onto a wirecheck StreamProtocol.
+
+    Carried as one of two concrete classes, because a transport reads into buffers only for a
+    protocol that is an ``asyncio.BufferedProtocol`` and (uvloop's test) not an
+    ``asyncio.Protocol``: :class:`_AsyncioAdapter` for ``data_received``,
+    :class:`_BufferedAsyncioAdapter` for protocols that lend buffers.
 
     Output is pulled while the transport is not write-paused (asyncio calls
     ``pause_writing`` past its high-water mark and ``resume_writing`` once drained); reading
@@ -47,7 +54,7 @@ class _AsyncioAdapter(asyncio.Protocol):
         protocol: StreamProtocol,
         idle_timeout: float,
         traits: RunnerTraits,
-        live: set["_AsyncioAdapter"],
+        live: set["_ConnectionAdapter"],
     ) -> None:
         self._connection = StreamConnection(protocol)
         self._idle_timeout = idle_timeout
@@ -86,6 +93,8 @@ class _AsyncioAdapter(asyncio.Protocol):
         return wake
 
     def data_received(self, data: bytes) -> None:
+        # Written out rather than shared with buffer_updated: a helper call per read is a
+        # measurable share of a small echo's cost on this path.
         if not self._connection.lingering:
             self._reset_timer(self._idle_timeout, self._abort)
         ending = self._connection.received(data)
@@ -159,6 +168,50 @@ class _AsyncioAdapter(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(delay, callback)
 
 
+class _AsyncioAdapter(_ConnectionAdapter, asyncio.Protocol):
+    """The adapter for a protocol fed ``bytes`` (``data_received``)."""
+
+
+class _BufferedAsyncioAdapter(_ConnectionAdapter, asyncio.BufferedProtocol):
+    """The adapter for a protocol that lends buffers: the transport reads into them.
+
+    Being an ``asyncio.BufferedProtocol`` is what makes asyncio's (and uvloop's) transport call
+    ``get_buffer`` / ``buffer_updated`` instead of making a ``bytes`` per read.
+
+    Such a protocol reuses its memory for later input once a pulled chunk is sent (base.py's
+    contract: the runner sends or copies a chunk before pulling again). asyncio's selector
+    transport copies what the socket did not take; uvloop's keeps a reference to it (measured:
+    bytes changed after ``write`` went out changed). So this adapter sets the transport's write
+    limits to zero: any byte left unsent pauses pulling (``pause_writing``) until the transport
+    has sent everything (``resume_writing``), and no chunk is still referenced when the next
+    pull lets the protocol reuse its memory.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
+        super().connection_made(transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # asyncio's selector transport passes -1 (no preference), uvloop libuv's suggestion.
+        return self._connection.receive_buffer(sizehint if sizehint > 0 else RECV_BYTES)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if not self._connection.lingering:
+            self._reset_timer(self._idle_timeout, self._abort)
+        ending = self._connection.received_into(nbytes)
+        if ending is not Ending.NOTHING:
+            self._end(ending)
+        self._flush()
+
+
+def adapter_for(
+    protocol: StreamProtocol, idle_timeout: float, traits: RunnerTraits, live: set[_ConnectionAdapter]
+) -> _ConnectionAdapter:
+    """The adapter that carries ``protocol``: a buffered one when it lends buffers."""
+    adapter_class = _BufferedAsyncioAdapter if is_buffered(protocol) else _AsyncioAdapter
+    return adapter_class(protocol, idle_timeout, traits, live)
+
+
 class _DatagramAdapter(asyncio.DatagramProtocol):
     """asyncio's datagram callbacks mapped onto a wirecheck DatagramProtocol."""
 
@@ -226,8 +279,8 @@ class AsyncioRunner(_AsyncioLoopOwner, Runner):
     """An asyncio server on the default event loop, started from the pre-bound socket."""
 
     async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
-        live: set[_AsyncioAdapter] = set()
-        factory: Callable[[], _AsyncioAdapter] = lambda: _AsyncioAdapter(
+        live: set[_ConnectionAdapter] = set()
+        factory: Callable[[], _ConnectionAdapter] = lambda: adapter_for(
             self.protocol_factory(), self.options.idle_timeout, self.traits, live
         )
         server = await loop.create_server(factory, sock=self.listener)

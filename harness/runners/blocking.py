@@ -11,7 +11,8 @@ memory); then, if the protocol is finished, end the connection as the table says
 wants input, ``recv``; if it paused input, wait for its waker. Output produced later by
 another thread arrives through an eventfd waker, made only for protocols that ask for one:
 only then does the loop wait in ``poll`` on the socket and the eventfd together; every other
-protocol reads with a plain blocking ``recv``, as before.
+protocol reads with a plain blocking ``recv``, as before. A protocol that lends buffers
+(``BufferedStreamProtocol``) is read with ``recv_into`` straight into them.
 
 Why ``sendall``: ``send`` may write only part of its argument (the chapter's bug); an echo
 that drops the rest is wrong only under load, which is the worst time to find out.
@@ -107,7 +108,10 @@ def serve_connection(
             if connection.wants_read():
                 if waker is not None and not _readable_before_wake(conn, waker, idle_timeout):
                     continue  # woken: pull again before reading
-                connection.received(conn.recv(RECV_BYTES))
+                if connection.buffered:  # straight into the protocol's memory
+                    connection.received_into(conn.recv_into(connection.receive_buffer(RECV_BYTES)))
+                else:
+                    connection.received(conn.recv(RECV_BYTES))
             elif waker is not None:
                 if not _wait_readable(waker.fd, idle_timeout):
                     raise TimeoutError("no output from the protocol within the idle timeout")

@@ -22,13 +22,22 @@ and an RST can destroy a reply the peer has not read yet (Apache's lingering clo
 :class:`StreamConnection` joins the table to a protocol: it feeds input, pulls output,
 answers "should I read now?", and tells the driver what to do once output is drained
 (:class:`Ending`). It never touches a socket, so the table is unit-tested without one.
+
+Input into buffers. When the protocol offers the buffered path
+(``harness.protocols.base.BufferedStreamProtocol``), ``buffered`` is true and a driver that can
+read into memory asks :meth:`StreamConnection.receive_buffer` for where to read and reports
+the count to :meth:`StreamConnection.received_into` (0 for EOF), instead of ``received``. The
+buffer is the protocol's own while it wants input; in every other case (lingering, input
+paused, a protocol with no buffers of its own) it is a scratch buffer of the connection's,
+whose bytes are discarded (lingering) or handed to ``data_received`` (the one copy the
+fallback costs), so a driver never needs to ask which path it is on.
 """
 
 from __future__ import annotations
 
 import enum
-from harness.protocols.base import Chunk, ConnectionContext, StreamProtocol
-from harness.runners.base import LINGER_MAX_BYTES, log
+from harness.protocols.base import Chunk, ConnectionContext, StreamProtocol, is_buffered
+from harness.runners.base import LINGER_MAX_BYTES, RECV_BYTES, log
 
 
 class ConnectionState(enum.Enum):
@@ -73,6 +82,10 @@ TRANSITIONS: dict[tuple[ConnectionState, ConnectionEvent], tuple[ConnectionState
 READS_IN_STATE = {_S.OPEN: True, _S.PEER_DONE: False, _S.LINGERING: True, _S.CLOSED: False}
 
 
+def _nothing_to_send(max_bytes: int) -> Chunk:
+    return b""
+
+
 class StreamConnection:
     """A protocol and its connection's state: the sans-IO half of every stream driver.
 
@@ -80,7 +93,8 @@ class StreamConnection:
         protocol: a fresh protocol object for this connection.
 
     The driver calls :meth:`start`, then :meth:`received` with each ``recv`` result (``b""``
-    for EOF), :meth:`next_output` when it can send, and :meth:`output_drained` when it has
+    for EOF), ``next_output(max_bytes)`` when it can send (the protocol's next piece, or ``b""``;
+    an attribute, not a method: see the ``state`` setter), and :meth:`output_drained` when it has
     sent everything it pulled and ``next_output`` gave nothing; each of the last three may
     return an :class:`Ending` the driver must carry out.
     """
@@ -90,6 +104,10 @@ class StreamConnection:
         self.state = ConnectionState.OPEN
         self._discarded = 0
         self._lost_reported = False
+        # The buffered input path: offered by the protocol, or not (decided once).
+        self.buffered = is_buffered(protocol)
+        self._scratch: memoryview | None = None  # made on first need
+        self._lent_by_protocol = False  # whose memory the last receive_buffer was
 
     # What drivers ask on every request is derived from the state once per transition, into
     # plain attributes: a property or an Enum-keyed dict lookup per question costs a Python
@@ -107,6 +125,10 @@ class StreamConnection:
         self._open = state is ConnectionState.OPEN
         self._reads = READS_IN_STATE[state]
         self._producing = state is ConnectionState.OPEN or state is ConnectionState.PEER_DONE
+        # The pull a driver makes twice per request (the second only learns there is nothing
+        # more) goes straight to the protocol while it may produce: the connection adds no call
+        # of its own to it. Outside those states there is nothing to pull.
+        self.next_output = self.protocol.pull_output if self._producing else _nothing_to_send
 
     # --- the table -------------------------------------------------------------------
 
@@ -148,9 +170,35 @@ class StreamConnection:
         self.protocol.eof_received()
         return ending
 
-    def next_output(self, max_bytes: int) -> Chunk:
-        """The protocol's next piece of output, or ``b""``."""
-        return self.protocol.pull_output(max_bytes) if self._producing else b""
+    def receive_buffer(self, size_hint: int = RECV_BYTES) -> memoryview:
+        """Where the driver's next read goes (``recv_into``); report it to :meth:`received_into`.
+
+        The protocol's own buffer while it is open and wants input, else a scratch buffer.
+
+        Raises:
+            ValueError: the protocol lent an empty buffer (a read into it would look like EOF).
+        """
+        if self._open and self.buffered and self.protocol.wants_input:
+            buffer = self.protocol.get_buffer(size_hint)
+            if not len(buffer):
+                raise ValueError(f"{type(self.protocol).__name__}.get_buffer lent an empty buffer")
+            self._lent_by_protocol = True
+            return buffer
+        self._lent_by_protocol = False
+        if self._scratch is None:
+            self._scratch = memoryview(bytearray(RECV_BYTES))
+        return self._scratch
+
+    def received_into(self, nbytes: int) -> Ending:
+        """The last :meth:`receive_buffer` now holds ``nbytes`` bytes; 0 means the peer's EOF."""
+        if nbytes and self._lent_by_protocol:  # the common case first (lent only while OPEN)
+            self.protocol.buffer_updated(nbytes)
+            return Ending.NOTHING
+        if not nbytes:
+            return self.received(b"")
+        scratch = self._scratch[:nbytes]  # type: ignore[index]
+        # Lingering input is only counted; anything else is the fallback's one copy.
+        return self.received(scratch if self.lingering else bytes(scratch))
 
     def output_drained(self) -> Ending:
         """Everything pulled so far is sent and the protocol has nothing now: done yet?"""

@@ -7,6 +7,8 @@ chapter leaves out, and a real server needs, is here:
 
 - Every socket is non-blocking and writes are buffered per connection, so one slow reader
   never blocks the loop (the chapter's handlers would call a blocking ``send``).
+- A protocol that lends buffers (``BufferedStreamProtocol``) is read with ``recv_into``
+  straight into them.
 - Back-pressure: output is pulled from the protocol only as the socket drains, and a
   connection is read only while its protocol ``wants_input``, so a client that sends without
   reading cannot make us buffer without bound; reading resumes once the protocol has room.
@@ -353,15 +355,20 @@ class ConnectionHandler(EventHandler):
         return self._unsent is not None
 
     def handle_receive(self) -> None:
+        connection = self._connection
         try:
-            data = self._conn.recv(RECV_BYTES)
+            if connection.buffered:  # straight into the protocol's memory
+                ending = connection.received_into(self._conn.recv_into(connection.receive_buffer(RECV_BYTES)))
+            else:
+                data = self._conn.recv(RECV_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._end(self._connection.abort(exc))
+            self._end(connection.abort(exc))
             return
         self._last_activity = time.monotonic()
-        ending = self._connection.received(data)
+        if not connection.buffered:
+            ending = connection.received(data)
         if ending is not Ending.NOTHING:
             self._end(ending)
         self._flush()
