@@ -50,7 +50,9 @@ def load_cases(suites: Path | None = None) -> list[CaseSpec]:
             module = importlib.util.module_from_spec(spec)
             try:
                 spec.loader.exec_module(module)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # pytest's outcomes (an unknown mark under --strict) too
                 raise CatalogueError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
         cases = list(registry.values())
     return sorted(cases, key=lambda case: _natural(case.case_id))
