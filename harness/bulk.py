@@ -51,10 +51,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from harness.bulk_command import DESCRIPTION, GIB, add_bulk_arguments
 from harness.launch import RunningServer, launch_command, serve_command
 from harness.loadgen.procstat import pin_tree, tree_cpu_seconds
 from harness.checks.endpoint import Deadline
@@ -62,7 +63,6 @@ from harness.clients.arrays import FrameReceiver, recv_array, send_array
 from harness.protocols.arrays import ArrayHeader
 from harness.runners import STREAM, runners_for
 
-GIB = 1 << 30
 
 # The service our runners serve for the transfer: its reply is the request, streamed.
 BULK_SERVICE = "array-tcp"
@@ -480,21 +480,13 @@ def _size_text(size: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wirecheck bulk", description=__doc__.splitlines()[0])
-    parser.add_argument("--runner", action="append", default=[], help="only these runners (repeatable; default all)")
-    parser.add_argument(
-        "--write-size", action="append", type=int, default=[], help="bytes per send/recv (repeatable; default 1 MiB, 64 KiB)"
-    )
-    parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
-    parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
-    parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd and iperf3")
-    parser.add_argument(
-        "--receive-paths-only",
-        action="store_true",
-        help="measure only the receiving CPU of recv_array against recv-and-concatenate",
-    )
-    parser.add_argument("--out", type=Path, default=Path("loadtests/results/bulk"), help="where bulk.json and bulk.md go")
-    options = parser.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="wirecheck bulk", description=DESCRIPTION)
+    add_bulk_arguments(parser)
+    return run_bulk(parser.parse_args(argv))
+
+
+def run_bulk(options: argparse.Namespace) -> int:
+    """Measure and write bulk.json, bulk.md and the chart (see the module docstring)."""
     runners = options.runner or runners_for(STREAM)
     write_sizes = options.write_size or list(DEFAULT_WRITE_SIZES)
     if _pinning_possible():

@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Sequence
 
+from harness.bulk_command import add_bulk_command
 from harness.catalogue import add_cases_command
 from harness.check_command import add_check_command
 from harness.compare import add_compare_command
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cases_command(commands)
     add_check_command(commands)
     add_matrix_command(commands)
+    add_bulk_command(commands)
     add_report_command(commands)
     return parser
 

@@ -140,3 +140,16 @@ def test_a_secret_option_never_reaches_the_servers_command_line() -> None:
             assert key.encode() not in cmdline.read()
         assert key not in " ".join(server.argv)
     assert server.exit_status == 0
+
+
+def test_bulk_is_a_wirecheck_command_that_costs_the_cli_no_numpy() -> None:
+    """`wirecheck bulk --help` explains the measurement; registering it imports nothing heavy
+    (the servers the tests launch start through the same CLI)."""
+    import subprocess
+    import sys
+
+    helped = subprocess.run([sys.executable, "-m", "harness", "bulk", "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "iperf3" in helped.stdout, helped.stderr
+    probe = "import sys, harness.cli; print('numpy' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert imported.stdout.strip() == "False", imported.stdout + imported.stderr

@@ -1,0 +1,55 @@
+"""``wirecheck bulk``'s command line, apart from the measurement (harness/bulk.py).
+
+Kept apart so that registering the command costs the CLI nothing: harness/bulk.py imports
+numpy and the array helpers, which ``wirecheck serve`` (launched many times by the tests)
+should not pay for; the measurement is imported only when ``bulk`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = (
+    "Bulk-transfer throughput: a 1 GiB transfer through each runner, socat and xinetd, with "
+    "iperf3 at the same write size beside them (server and client on separate cores), the CPU "
+    "per GiB of each end, median of 3 with the spread; and the receive path's CPU per GiB "
+    "(recv_array against recv-and-concatenate)."
+)
+
+GIB = 1 << 30
+
+
+def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``wirecheck bulk`` (also ``python -m harness.bulk``)."""
+    parser.add_argument("--runner", action="append", default=[], help="only these runners (repeatable; default all)")
+    parser.add_argument(
+        "--write-size", action="append", type=int, default=[], help="bytes per send/recv (repeatable; default 1 MiB, 64 KiB)"
+    )
+    parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
+    parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
+    parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd and iperf3")
+    parser.add_argument(
+        "--receive-paths-only",
+        action="store_true",
+        help="measure only the receiving CPU of recv_array against recv-and-concatenate",
+    )
+    parser.add_argument("--out", type=Path, default=Path("loadtests/results/bulk"), help="where bulk.json and bulk.md go")
+
+
+def add_bulk_command(commands: Any) -> None:
+    """Register ``wirecheck bulk`` on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "bulk",
+        help="bulk-transfer throughput of every runner beside socat, xinetd and iperf3",
+        description=DESCRIPTION,
+    )
+    add_bulk_arguments(parser)
+    parser.set_defaults(handler=_run_bulk)
+
+
+def _run_bulk(options: argparse.Namespace) -> int:
+    from harness.bulk import run_bulk  # numpy and the array helpers: only when measuring
+
+    return run_bulk(options)
