@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Callable, Iterator
 
 import pytest
@@ -42,42 +41,45 @@ HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: wirecheck\r\n\r\n"
 FRAME = encode_header(1000) + b"f" * 1000
 
 
-def answer_http(conn: socket.socket) -> None:
+def drip(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+    """Send ``data`` one byte per :data:`DRIP_GAP_S` (the pace is the behaviour under test),
+    until it is all sent or the server stops."""
+    for index in range(len(data)):
+        if stop.wait(DRIP_GAP_S):
+            return
+        conn.sendall(data[index : index + 1])
+
+
+def answer_http(conn: socket.socket, stop: threading.Event) -> None:
     conn.recv(65536)
     conn.sendall(HTTP_RESPONSE)
 
 
-def drip_http(conn: socket.socket) -> None:
+def drip_http(conn: socket.socket, stop: threading.Event) -> None:
     conn.recv(65536)
-    for index in range(len(DRIPPED_HTTP_RESPONSE)):
-        time.sleep(DRIP_GAP_S)
-        conn.sendall(DRIPPED_HTTP_RESPONSE[index : index + 1])
+    drip(conn, DRIPPED_HTTP_RESPONSE, stop)
 
 
-def send_frame(conn: socket.socket) -> None:
+def send_frame(conn: socket.socket, stop: threading.Event) -> None:
     conn.sendall(FRAME)
     conn.recv(65536)  # until the client leaves
 
 
-def drip_frame(conn: socket.socket) -> None:
-    for index in range(len(FRAME)):
-        time.sleep(DRIP_GAP_S)
-        conn.sendall(FRAME[index : index + 1])
+def drip_frame(conn: socket.socket, stop: threading.Event) -> None:
+    drip(conn, FRAME, stop)
 
 
-def echo(conn: socket.socket) -> None:
+def echo(conn: socket.socket, stop: threading.Event) -> None:
     while data := conn.recv(65536):
         conn.sendall(data)
 
 
-def drip_echo(conn: socket.socket) -> None:
-    while data := conn.recv(65536):
-        for index in range(len(data)):
-            time.sleep(DRIP_GAP_S)
-            conn.sendall(data[index : index + 1])
+def drip_echo(conn: socket.socket, stop: threading.Event) -> None:
+    while not stop.is_set() and (data := conn.recv(65536)):
+        drip(conn, data, stop)
 
 
-def serve(handler: Callable[[socket.socket], None], accept_gap_s: float = 0.0) -> Iterator[Endpoint]:
+def serve(handler: Callable[[socket.socket, threading.Event], None], accept_gap_s: float = 0.0) -> Iterator[Endpoint]:
     """Serve ``handler`` (a thread per connection) on 127.0.0.1:0, accepting one connection per
     ``accept_gap_s``; yield an endpoint with a budget of :data:`BUDGET_S`.
 
@@ -89,7 +91,7 @@ def serve(handler: Callable[[socket.socket], None], accept_gap_s: float = 0.0) -
 
     def handle(conn: socket.socket) -> None:
         try:
-            handler(conn)
+            handler(conn, stop)
         except OSError:
             pass  # the client gave up: its business
 
@@ -131,11 +133,11 @@ def server(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
     yield from serve(handler, accept_gap_s)
 
 
-def slow(handler: Callable[[socket.socket], None]) -> pytest.MarkDecorator:
+def slow(handler: Callable[[socket.socket, threading.Event], None]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("server", [(handler, ACCEPT_GAP_S)], indirect=True, ids=["slow"])
 
 
-def dripping(handler: Callable[[socket.socket], None]) -> pytest.MarkDecorator:
+def dripping(handler: Callable[[socket.socket, threading.Event], None]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("server", [(handler, 0.0)], indirect=True, ids=["dripping"])
 
 
