@@ -27,8 +27,12 @@ def test_the_project_keeps_hypothesis_defaults():
 RUN_TIMEOUT_S = 120
 
 
-def _pytest_in(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+def _pytest_in(directory: Path, *arguments: str, ci: bool = False) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    environment.pop("CI", None)
+    if ci:
+        # Hypothesis makes its built-in ``ci`` profile current when it sees $CI.
+        environment["CI"] = "true"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *arguments],
         cwd=directory, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
@@ -38,6 +42,23 @@ def _pytest_in(directory: Path, *arguments: str) -> subprocess.CompletedProcess[
 def test_another_project_keeps_its_hypothesis_settings(tmp_path: Path) -> None:
     (tmp_path / "test_foreign.py").write_text(FOREIGN_TEST)
     result = _pytest_in(tmp_path, "-p", "harness.pytest_plugin", "test_foreign.py")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+FOREIGN_TEST_IN_CI = '''
+from hypothesis import settings
+
+def test_the_project_keeps_hypothesis_s_ci_profile():
+    # hypothesis's own ci profile: derandomized, its default 100 examples.
+    assert settings.default.max_examples == 100, settings.default
+    assert settings.default.derandomize
+'''
+
+
+def test_another_project_in_a_ci_job_keeps_hypothesis_s_own_ci_profile(tmp_path: Path) -> None:
+    """In a CI job hypothesis loads its built-in ``ci`` profile; wirecheck's must not replace it."""
+    (tmp_path / "test_foreign.py").write_text(FOREIGN_TEST_IN_CI)
+    result = _pytest_in(tmp_path, "-p", "harness.pytest_plugin", "test_foreign.py", ci=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 

@@ -23,8 +23,13 @@ may cost a whole timeout:
 
 Profiles: ``ci`` (few examples, derandomized: reproducible in CI, and the default, which
 keeps the full suite quick) and ``dev`` (more examples, random). Choose with the environment
-variable ``HYPOTHESIS_PROFILE`` (or hypothesis's own ``--hypothesis-profile``);
-:func:`load_profile` applies it and the pytest plugin calls it.
+variable ``HYPOTHESIS_PROFILE`` (or hypothesis's own ``--hypothesis-profile wirecheck-dev``);
+:func:`load_profile` applies it and the pytest plugin calls it. Hypothesis knows them as
+``wirecheck-ci`` and ``wirecheck-dev``: hypothesis has a built-in ``ci`` profile that it makes
+current by itself when it sees a CI environment (``$CI`` set), and registering a profile under
+the current profile's name loads it at once, so a profile registered as ``ci`` would have
+changed the defaults of every other project's tests in a CI job of an environment where
+wirecheck is installed (its pytest plugin imports this module).
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ MIB = 1024 * 1024
 
 PROFILE_ENVIRONMENT_VARIABLE = "HYPOTHESIS_PROFILE"
 DEFAULT_PROFILE = "ci"
+# The short names users give, and the names registered with hypothesis (see the docstring).
+PROFILE_NAMES = {"ci": "wirecheck-ci", "dev": "wirecheck-dev"}
 
 settings.register_profile(
-    "ci",
+    PROFILE_NAMES["ci"],
     # Ten examples per property keeps `pytest suites/ --runner raw` under a minute; the
     # fixed seed makes a CI failure reproducible by rerunning.
     max_examples=10,
@@ -57,7 +64,7 @@ settings.register_profile(
     print_blob=False,
 )
 settings.register_profile(
-    "dev",
+    PROFILE_NAMES["dev"],
     # For hunting bugs locally: more examples, a fresh seed each run.
     max_examples=50,
     deadline=None,
@@ -89,13 +96,16 @@ EDGE_SIZES: tuple[int, ...] = (0, 1, 2, 8191, 8192, 8193, 65535, 65536, 65537, M
 def load_profile(name: str | None = None) -> str:
     """Load hypothesis profile ``name``, else ``$HYPOTHESIS_PROFILE``, else ``ci``.
 
+    ``ci`` and ``dev`` name wirecheck's profiles; any other name is hypothesis's own.
+
     Returns:
-        The name of the profile loaded.
+        The name of the profile loaded, as hypothesis knows it.
 
     Raises:
         hypothesis.errors.InvalidArgument: no such profile.
     """
-    chosen = name or os.environ.get(PROFILE_ENVIRONMENT_VARIABLE) or DEFAULT_PROFILE
+    requested = name or os.environ.get(PROFILE_ENVIRONMENT_VARIABLE) or DEFAULT_PROFILE
+    chosen = PROFILE_NAMES.get(requested, requested)
     settings.load_profile(chosen)
     return chosen
 
