@@ -45,6 +45,13 @@ Theory of operation, one run:
    its core (``generator-bound``, flagged), the rate hides a costlier server; the CPU per reply
    still shows it.
 
+5. **Server-bound, if asked.** With ``--server-cpu FRACTION`` every server tree is held to
+   that share of its core by a cgroup CFS quota (:class:`harness.loadgen.cpu_cap.CpuCap`, as
+   ``wirecheck compare --server-cpu`` does), so that the client, which alone can use a whole
+   core, is never the limit: the rate then measures the server's work per reply on both
+   sides, and new/old in req/s is a comparison of cores, not of how much of the client's
+   core was left. Uncapped, most echo points on a 2-core machine are generator-bound (†).
+
 Outputs (``--out``): ``core-benchmark.json`` (every measurement and every summary) and
 ``core-benchmark.md`` (the table and the verdict). Exit status 0 when the run completed
 (whatever the verdict), 1 when it could not measure, 2 for bad input, 130 on interrupt.
@@ -68,7 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -77,6 +84,7 @@ from harness.compare.aggregation import GENERATOR_BOUND_CPU_CORES
 from harness.compare.measure import GENERATOR_CORE, SERVER_CORE, stop_server
 from harness.launch import LaunchError, RunningServer, launch_command
 from harness.loadgen import procstat
+from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
 from harness.runners import one_client_at_a_time_runners, runners_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -249,6 +257,7 @@ class Settings:
     out_dir: Path
     baseline: str | None
     pinned: bool
+    server_cpu: float | None = None  # the share of its core each server may use, if capped
 
 
 @dataclass
@@ -445,9 +454,12 @@ def measure(tree: CodeTree, runner: str, kind: str, repetition: int, settings: S
         record.server_command = server.argv
         record.harness_file = _imported_harness(server)
         record.client_command = client_command(kind, server, settings)
-        before = _server_core_sample(server.pid, settings.pinned)
-        result = run_client(record.client_command, settings)
-        after = _server_core_sample(server.pid, settings.pinned)
+        with ExitStack() as capped:
+            if settings.server_cpu is not None:
+                capped.enter_context(CpuCap(settings.server_cpu, name="wirecheck-core-benchmark")).add_tree(server.pid)
+            before = _server_core_sample(server.pid, settings.pinned)
+            result = run_client(record.client_command, settings)
+            after = _server_core_sample(server.pid, settings.pinned)
         if before is not None and after is not None:
             seconds = after.moment - before.moment
             server_cpu = after.server_cpu_seconds - before.server_cpu_seconds
@@ -467,7 +479,7 @@ def measure(tree: CodeTree, runner: str, kind: str, repetition: int, settings: S
             record.rps = None
     except WrongCodeError:
         raise  # every later measurement would be as wrong: stop the run
-    except (LaunchError, BenchmarkError) as error:
+    except (LaunchError, BenchmarkError, CpuCapUnavailable) as error:
         record.error = str(error).splitlines()[0]
     finally:
         if server is not None:
@@ -667,6 +679,9 @@ def markdown_report(results: list[RunnerResult], run: dict) -> str:
         f"- {run['connections']} persistent connections, {run['payload_bytes']} B echoes, warm-up {run['warmup_s']:g} s, "
         f"window {run['window_s']:g} s, {run['repeat']} repetitions; old/new (and plain/TLS) alternate and swap order "
         "every repetition; a fresh server and client process per measurement; {pinning}.".format(pinning=run["pinning"]),
+        *([f"- **Server-bound**: every server tree held to {run['server_cpu']:.0%} of its core (cgroup CFS quota), "
+           "so the rates compare the servers' work per reply, not what the client's core allowed."]
+          if run.get("server_cpu") else []),
         "- **new/old**: the plain threaded client (`harness.loadgen.threaded_client`) against both cores. "
         "**TLS/plain**: the same loop (`harness.loadgen.echo_loop`) with TLS on and off against the new core, "
         "so the ratio is the cost of TLS alone, not of a different client.",
@@ -757,6 +772,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="SECONDS")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR",
                         help=f"where core-benchmark.json and .md go (default {DEFAULT_OUT_DIR}/)")
+    parser.add_argument("--server-cpu", type=float, default=None, metavar="FRACTION",
+                        help="hold every server to this share of its core (a cgroup CPU quota, root only), "
+                        "so that the server, not the client, limits the rate (e.g. 0.5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -794,8 +812,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if not 0 < args.request_timeout <= 60:
         raise BenchmarkError(f"--request-timeout must be in (0, 60] seconds, got {args.request_timeout:g}")
     pinned = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
+    if args.server_cpu is not None:
+        if not 0.05 <= args.server_cpu <= 1:
+            raise BenchmarkError(f"--server-cpu must be in [0.05, 1] (a share of one core), got {args.server_cpu:g}")
+        try:  # fail before the run, not in every measurement of it
+            with CpuCap(args.server_cpu, name="wirecheck-core-benchmark-probe"):
+                pass
+        except CpuCapUnavailable as error:
+            raise BenchmarkError(f"--server-cpu {args.server_cpu:g} needs a cgroup cpu controller: {error}") from None
     return Settings(runners, args.repeat, args.connections, warmup, window, args.payload_bytes,
-                    args.request_timeout, args.out, args.baseline, pinned)
+                    args.request_timeout, args.out, args.baseline, pinned, args.server_cpu)
 
 
 def run_benchmark(settings: Settings, progress=print) -> dict:
@@ -851,6 +877,7 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
         "goal_ratio": GOAL_RATIO,
         "pinning": (f"server pinned to core {SERVER_CORE}, load client to core {GENERATOR_CORE}" if settings.pinned
                     else "not pinned (fewer than two cores)"),
+        "server_cpu": settings.server_cpu,
         "elapsed_s": elapsed,
         "load_average_before": [round(value, 2) for value in load_before],
         "load_average_after": [round(value, 2) for value in os.getloadavg()],

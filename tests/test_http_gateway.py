@@ -13,6 +13,7 @@ from harness.protocols.http_gateway import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
     MAX_TARGET_BYTES,
+    PIPELINE_HOLD_BYTES,
     REQUEST_DEADLINE_S,
     WsgiGatewayProtocol,
 )
@@ -87,13 +88,18 @@ def test_pipelined_requests_with_trailing_data_are_answered_in_order() -> None:
     assert [body for _, _, body in responses(out)] == [b"GET /c "]
 
 
-def test_input_is_paused_while_a_response_is_unsent() -> None:
+def test_pipelined_input_is_held_up_to_a_bound_while_a_response_is_unsent() -> None:
     drive = started()
     protocol = drive.protocol
     protocol.data_received(GET)
-    assert not protocol.wants_input  # answering: pipelined requests wait in the kernel
-    drive.pull_all()
+    assert protocol.wants_input  # answering, and nothing held yet: reading on is cheaper
+    pipelined = GET * (PIPELINE_HOLD_BYTES // len(GET) + 1)
+    protocol.data_received(pipelined)
+    assert not protocol.wants_input  # the bound is reached: the rest waits in the kernel
+    out = drive.pull_all()
     assert protocol.wants_input
+    # Every held request is answered, in order, once the first response is out.
+    assert len(responses(out)) == 1 + pipelined.count(b"GET ")
 
 
 def test_head_is_answered_without_content() -> None:

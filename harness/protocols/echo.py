@@ -33,9 +33,10 @@ class EchoProtocol:
     def __init__(self) -> None:
         self._output = OutputQueue()
         self._peer_done = False
-        # The runner pulls twice per echo (the second pull finds nothing): straight to the
-        # queue, with no call of this class's in between.
+        # The runner pulls twice per echo (the second pull finds nothing) and delivers once:
+        # straight to the queue, with no call of this class's in between.
         self.pull_output = self._output.pull
+        self.data_received = self._output.append
 
     @property
     def wants_input(self) -> bool:

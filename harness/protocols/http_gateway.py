@@ -15,9 +15,11 @@ Theory of operation, per connection:
   ``MAX_BODY_BYTES`` gets 413 (declared or, when chunked, as it arrives), a malformed
   message 400, and a request still incomplete ``REQUEST_DEADLINE_S`` after its first byte
   gets 408 when its next bytes come (a silent one is closed by the runner's idle timeout).
-- *Pipelining, bounded.* While a response is in progress the gateway does not want input,
-  so the runner stops reading: pipelined requests wait in the kernel, not in our memory,
-  and are answered in order (h11 pauses at each request boundary).
+- *Pipelining, bounded.* While a response is in progress the gateway reads on, but holds at
+  most ``PIPELINE_HOLD_BYTES`` of what follows (in h11's buffer, unparsed); past that it does
+  not want input, so the runner stops reading and further pipelined requests wait in the
+  kernel, not in our memory. They are answered in order (h11 pauses at each request
+  boundary).
 - *Running the application.* On a runner that serves many connections from one thread (its
   traits say ``event_loop``) the application runs in a bounded worker pool and its response
   parts come back through the connection's waker; elsewhere (a thread or a process per
@@ -84,6 +86,10 @@ REQUEST_DEADLINE_S = 30.0
 WORKER_THREADS = 16
 # Response parts a pool worker may queue ahead of the socket before it blocks.
 QUEUED_PARTS = 16
+# Bytes of pipelined requests read while a response is in progress, at most (plus one read).
+# Reading on rather than pausing spares an event loop two changes of its interest set (two
+# epoll_ctl calls) per request; past this, input is paused and the rest waits in the kernel.
+PIPELINE_HOLD_BYTES = 64 * 1024
 
 # RFC 9110 §7.6.1: hop-by-hop fields, which PEP 3333 forbids applications to send.
 HOP_BY_HOP = frozenset(
@@ -294,31 +300,41 @@ def _worker_pool() -> _WorkerPool:
 class _PooledRun:
     """The producer run by a pool worker; its parts handed to the connection's thread.
 
-    Per request this costs one job on the pool's queue, one semaphore and, for a response
-    whose application returned a sequence, one wake: the worker appends a batch of parts to
-    a deque (atomic under the GIL) and wakes the connection's runner only when no wake is
-    already pending, and the runner, clearing that flag before it drains, takes every part
-    that is there. Back-pressure: the worker blocks while ``QUEUED_PARTS`` parts wait.
+    Per request this costs one job on the pool's queue and, for a response whose application
+    returned a sequence, one wake: the worker appends a batch of parts to a deque (atomic
+    under the GIL) and wakes the connection's runner only when no wake is already pending,
+    and the runner, clearing that flag before it drains, takes every part that is there.
+
+    Back-pressure: the worker blocks while ``QUEUED_PARTS`` parts wait. Only a body streamed
+    faster than the socket drains ever fills the deque, so the common response takes no lock
+    at all: the ``_room`` event is touched only when the deque is full (the worker clears it,
+    then looks again, then waits) and when the runner takes a part while it is clear.
     """
 
     def __init__(self, batches: Iterator[list[Part]], wake: Callable[[], None]) -> None:
         self._ready: collections.deque[Part] = collections.deque()
-        self._room = threading.Semaphore(QUEUED_PARTS)
+        self._room = threading.Event()
+        self._room.set()
         self._cancelled = False
         self._wake_pending = False
         self._wake = wake
         _worker_pool().submit(lambda: self._work(batches))
 
     def _work(self, batches: Iterator[list[Part]]) -> None:
+        ready, room = self._ready, self._room
         try:
             for batch in batches:
                 for part in batch:
-                    while not self._room.acquire(timeout=0.5):  # the socket lags
+                    while len(ready) >= QUEUED_PARTS:  # the socket lags
+                        room.clear()
+                        if len(ready) < QUEUED_PARTS:  # taken between the test and the clear
+                            break
                         if self._cancelled:
                             return
+                        room.wait(0.5)
                     if self._cancelled:
                         return
-                    self._ready.append(part)
+                    ready.append(part)
                 if not self._wake_pending:
                     self._wake_pending = True
                     self._wake()
@@ -331,7 +347,8 @@ class _PooledRun:
             part = self._ready.popleft()
         except IndexError:
             return None
-        self._room.release()
+        if not self._room.is_set():  # the worker may be waiting for room
+            self._room.set()
         return part
 
     def cancel(self) -> None:
@@ -362,12 +379,17 @@ class WsgiGatewayProtocol:
         self._run: _InlineRun | _PooledRun | None = None
         self._response_is_head = False
         self._closing = False
+        self._held = 0  # bytes read while the current response is in progress
 
     # --- what the runner asks -----------------------------------------------------------
 
     @property
     def wants_input(self) -> bool:
-        return self._run is None and not self._closing and self._h11.their_state in (h11.IDLE, h11.SEND_BODY)
+        if self._closing:
+            return False
+        if self._run is not None:  # answering: read on, a bounded amount, if they may go on
+            return self._held < PIPELINE_HOLD_BYTES and self._h11.their_state is h11.DONE
+        return self._h11.their_state in (h11.IDLE, h11.SEND_BODY)
 
     @property
     def wants_close(self) -> bool:
@@ -381,6 +403,10 @@ class WsgiGatewayProtocol:
             self._wake = context.make_waker()
 
     def data_received(self, data: bytes) -> None:
+        if self._run is not None:  # a pipelined request, held until this response is done
+            self._held += len(data)
+            self._h11.receive_data(data)
+            return
         if self._request_started is None and self._h11.their_state is h11.IDLE:
             self._request_started = self._clock()
         self._h11.receive_data(data)
@@ -506,6 +532,9 @@ class WsgiGatewayProtocol:
         self._response_is_head = False
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
+            if self._held:  # a pipelined request was held: its deadline runs from now
+                self._held = 0
+                self._request_started = self._clock()
             self._process()  # a pipelined request may already be buffered
 
 

@@ -229,6 +229,10 @@ class SelectorLoop(EventLoop):
             self._selector.close()
 
 
+# Wake bytes taken per pass: more than any realistic number of wakes between two passes.
+WAKE_BYTES_PER_PASS = 65536
+
+
 class _WakeHandler(EventHandler):
     def __init__(self, reader: socket.socket) -> None:
         self._reader = reader
@@ -241,9 +245,12 @@ class _WakeHandler(EventHandler):
         return True
 
     def handle_receive(self) -> None:
+        # One read, not a loop until EAGAIN: a wake per request is common (a response from
+        # the gateway's worker pool), and the loop's second recv only learned, through an
+        # exception, that the first had taken everything. Should more than this many wakes be
+        # pending, the socket stays readable and the next pass takes the rest.
         try:
-            while self._reader.recv(4096):
-                pass
+            self._reader.recv(WAKE_BYTES_PER_PASS)
         except BlockingIOError:
             pass
 
