@@ -1,7 +1,8 @@
 """The core benchmark: one tiny end-to-end run, and its input errors.
 
 The run is what CI can afford: two runners, one repetition, four connections, a fraction of
-a second per window. It checks that the benchmark writes what it promises (both sides of
+a second per window, each server held to half a core (``--server-cpu``, which CI's root can
+grant). It checks that the benchmark writes what it promises (both sides of
 new/old, the ratios and their spreads, the TLS rows, servers that ran the code they were
 meant to run) and cleans up after itself (no baseline worktree left, no server process left).
 There is no assertion on a rate or a time: a loaded CI machine may be slow, never wrong.
@@ -41,7 +42,7 @@ def _worktrees() -> str:
 def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "-m", "harness.core_benchmark", "--repeat", "1", "--connections", "4",
-               "--warmup", "0.2", "--window", "0.5", "--out", str(out)]
+               "--warmup", "0.2", "--window", "0.5", "--server-cpu", "0.5", "--out", str(out)]
     for runner in TINY_RUNNERS:
         command += ["--runner", runner]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_DEADLINE_S)
@@ -77,10 +78,12 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
             assert imported.parent.parent != REPO_ROOT and imported.name == "__init__.py"
         assert ("--tls" in measurement["server_command"]) == (measurement["kind"] == core_benchmark.LOOP_TLS)
     assert document["run"]["old_commit"] != document["run"]["new_commit"]
+    assert document["run"]["server_cpu"] == 0.5
     assert len(document["run"]["load_average_before"]) == len(document["run"]["load_average_after"]) == 3
 
     table = (out / "core-benchmark.md").read_text()
     assert "TLS/plain" in table and "new/old" in table
+    assert "every server tree held to 50% of its core" in table
     assert "load average (1, 5, 15 min) before " in table and "not recorded" not in table
     for runner in TINY_RUNNERS:
         assert f"| {runner}" in table
@@ -94,6 +97,7 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
         (["--repeat", "0"], "--repeat must be in 1..50"),
         (["--window", "0"], "--window in (0, 600]"),
         (["--baseline", "no-such-revision-xyz"], "names no commit"),
+        (["--server-cpu", "2"], "--server-cpu must be in [0.05, 1]"),
     ],
 )
 def test_core_benchmark_bad_input_is_one_line_error(

@@ -28,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import time
 from typing import Callable
 
 from harness.protocols.base import ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker, is_buffered
 from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, STOP_GRACE_S, Runner, log
-from harness.runners.connection import Ending, StreamConnection
+from harness.runners.connection import CLOSE, HALF_CLOSE_AND_LINGER, NOTHING, Ending, StreamConnection
 from harness.runners.datagram import DatagramRunner
+
 
 
 class _ConnectionAdapter(asyncio.BaseProtocol):
@@ -62,6 +64,8 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         self._live = live
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._clock: Callable[[], float] = time.monotonic  # the loop's clock, once connected
+        self._last_activity = 0.0
         self._write_paused = False
         self._reading = True
         self._has_waker = False
@@ -70,7 +74,9 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = transport  # type: ignore[assignment]
         self._live.add(self)
-        self._reset_timer(self._idle_timeout, transport.abort)  # type: ignore[attr-defined]
+        self._clock = asyncio.get_running_loop().time
+        self._last_activity = self._clock()
+        self._reset_timer(self._idle_timeout, self._idle_check)
         context = ConnectionContext(
             transport.get_extra_info("peername"),
             transport.get_extra_info("sockname"),
@@ -95,10 +101,11 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
     def data_received(self, data: bytes) -> None:
         # Written out rather than shared with buffer_updated: a helper call per read is a
         # measurable share of a small echo's cost on this path.
-        if not self._connection.lingering:
-            self._reset_timer(self._idle_timeout, self._abort)
-        ending = self._connection.received(data)
-        if ending is not Ending.NOTHING:
+        connection = self._connection
+        if not connection.lingering:
+            self._last_activity = self._clock()  # the idle timer looks at this when it fires
+        ending = connection.received(data)
+        if ending is not NOTHING:
             self._end(ending)
         self._flush()
 
@@ -133,7 +140,9 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         while not self._write_paused and not connection.closed:
             chunk = connection.next_output(SEND_BYTES)
             if not chunk:
-                self._end(connection.output_drained())
+                ending = connection.output_drained()
+                if ending is not NOTHING:
+                    self._end(ending)
                 break
             transport.write(chunk)
         if connection.closed or transport.is_closing():
@@ -142,16 +151,16 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         if wants_read != self._reading:
             self._reading = wants_read
             (transport.resume_reading if wants_read else transport.pause_reading)()
-        if connection.wedged(output_pending=self._write_paused, has_waker=self._has_waker):
+        if not wants_read and connection.wedged(output_pending=self._write_paused, has_waker=self._has_waker):
             log.warning("protocol paused input with nothing to send: closing")
             self._end(connection.abort())
 
     def _end(self, ending: Ending) -> None:
         """Carry out what the connection's state table asked for."""
         assert self._transport is not None
-        if ending is Ending.CLOSE:
+        if ending is CLOSE:
             self._transport.close()  # flushes what is buffered, then closes
-        elif ending is Ending.HALF_CLOSE_AND_LINGER:
+        elif ending is HALF_CLOSE_AND_LINGER:
             if not self._transport.can_write_eof():
                 self._end(self._connection.abort())
                 return
@@ -161,6 +170,19 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
     def _abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: abort if nothing arrived since, else wait out the rest.
+
+        One timer per connection, re-armed only when it fires, instead of one cancelled and
+        made again per message (a TimerHandle and a heap entry each): a read only notes the
+        time.
+        """
+        idle_for = self._clock() - self._last_activity
+        if idle_for >= self._idle_timeout:
+            self._abort()
+        else:
+            self._reset_timer(self._idle_timeout - idle_for, self._idle_check)
 
     def _reset_timer(self, delay: float, callback: Callable[[], object]) -> None:
         if self._timer is not None:
@@ -197,9 +219,9 @@ class _BufferedAsyncioAdapter(_ConnectionAdapter, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         if not self._connection.lingering:
-            self._reset_timer(self._idle_timeout, self._abort)
+            self._last_activity = self._clock()
         ending = self._connection.received_into(nbytes)
-        if ending is not Ending.NOTHING:
+        if ending is not NOTHING:
             self._end(ending)
         self._flush()
 

@@ -62,6 +62,11 @@ class Ending(enum.Enum):
     CLOSE = "close"
 
 
+# The members as module constants, for the hot paths here and in the drivers: an Enum member
+# looked up on its class costs a metaclass attribute lookup (~80 ns on 3.11), several times
+# per message otherwise.
+NOTHING, HALF_CLOSE_AND_LINGER, CLOSE = Ending.NOTHING, Ending.HALF_CLOSE_AND_LINGER, Ending.CLOSE
+
 _S, _E = ConnectionState, ConnectionEvent
 
 # (state, event) -> (next state, what the driver must do). A pair not in the table is a
@@ -134,7 +139,7 @@ class StreamConnection:
 
     def handle(self, event: ConnectionEvent) -> Ending:
         """Apply ``event``; return what the driver must do."""
-        next_state, ending = TRANSITIONS.get((self.state, event), (self.state, Ending.NOTHING))
+        next_state, ending = TRANSITIONS.get((self.state, event), (self.state, NOTHING))
         self.state = next_state
         if next_state is ConnectionState.CLOSED:
             self._report_lost()
@@ -153,19 +158,19 @@ class StreamConnection:
         """One ``recv`` result, ``b""`` meaning the peer's EOF."""
         if data and self._open:  # the common case first
             self.protocol.data_received(data)
-            return Ending.NOTHING
+            return NOTHING
         if self.lingering:
             self._discarded += len(data)
             if not data:
                 return self.handle(ConnectionEvent.PEER_EOF)
             if self._discarded >= LINGER_MAX_BYTES:
                 return self.handle(ConnectionEvent.LINGER_OVER)
-            return Ending.NOTHING
+            return NOTHING
         if self.state is not ConnectionState.OPEN:
-            return Ending.NOTHING
+            return NOTHING
         if data:
             self.protocol.data_received(data)
-            return Ending.NOTHING
+            return NOTHING
         ending = self.handle(ConnectionEvent.PEER_EOF)
         self.protocol.eof_received()
         return ending
@@ -193,7 +198,7 @@ class StreamConnection:
         """The last :meth:`receive_buffer` now holds ``nbytes`` bytes; 0 means the peer's EOF."""
         if nbytes and self._lent_by_protocol:  # the common case first (lent only while OPEN)
             self.protocol.buffer_updated(nbytes)
-            return Ending.NOTHING
+            return NOTHING
         if not nbytes:
             return self.received(b"")
         scratch = self._scratch[:nbytes]  # type: ignore[index]
@@ -204,7 +209,7 @@ class StreamConnection:
         """Everything pulled so far is sent and the protocol has nothing now: done yet?"""
         if self._producing and self.protocol.wants_close:
             return self.handle(ConnectionEvent.PROTOCOL_FINISHED)
-        return Ending.NOTHING
+        return NOTHING
 
     def abort(self, reason: object = None) -> Ending:
         """The peer reset, the idle or linger timer fired, or the server is stopping."""

@@ -40,7 +40,8 @@ from typing import Any, Callable, ClassVar
 
 from harness.protocols.base import Chunk, ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker
 from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, Runner, log
-from harness.runners.connection import Ending, StreamConnection
+from harness.runners.connection import CLOSE, HALF_CLOSE_AND_LINGER, NOTHING, Ending, StreamConnection
+
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES
 
 # select() cannot watch descriptors at or above FD_SETSIZE, which glibc fixes at 1024.
@@ -376,7 +377,7 @@ class ConnectionHandler(EventHandler):
         self._last_activity = time.monotonic()
         if not connection.buffered:
             ending = connection.received(data)
-        if ending is not Ending.NOTHING:
+        if ending is not NOTHING:
             self._end(ending)
         self._flush()
 
@@ -410,7 +411,7 @@ class ConnectionHandler(EventHandler):
         if connection.closed:
             return
         ending = connection.output_drained()
-        if ending is not Ending.NOTHING:
+        if ending is not NOTHING:
             self._end(ending)
         if not self._has_waker and connection.wedged(output_pending=False, has_waker=False):
             log.warning("protocol paused input with nothing to send: closing")
@@ -418,14 +419,14 @@ class ConnectionHandler(EventHandler):
 
     def _end(self, ending: Ending) -> None:
         """Carry out what the connection's state table asked for."""
-        if ending is Ending.HALF_CLOSE_AND_LINGER:
+        if ending is HALF_CLOSE_AND_LINGER:
             try:
                 self._conn.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the peer is already gone
                 self._end(self._connection.abort(exc))
                 return
             self._linger_until = time.monotonic() + LINGER_TIMEOUT_S
-        elif ending is Ending.CLOSE:
+        elif ending is CLOSE:
             self.close()
 
     def close(self) -> None:
