@@ -118,3 +118,12 @@ def test_plan_alternates_sides_and_flips_order_every_repetition() -> None:
     second = [(side, kind) for repetition, _, side, kind in steps if repetition == 2]
     assert first == second[:2][::-1] + second[2:][::-1]
     assert [side for side, _ in first[:2]] == ["old", "new"]
+
+
+def test_a_measurement_above_its_cpu_cap_is_named_as_not_server_bound() -> None:
+    held = core_benchmark.Measurement("selectors", "new", core_benchmark.THREADED_PLAIN, 1, server_cpu_cores=0.52)
+    escaped = core_benchmark.Measurement("prefork-processes", "old", core_benchmark.THREADED_PLAIN, 2, server_cpu_cores=0.97)
+    assert core_benchmark.measurements_over_cap([held, escaped], 0.5) == [
+        f"prefork-processes old {core_benchmark.THREADED_PLAIN} rep 2: 0.97 cores"
+    ]
+    assert core_benchmark.measurements_over_cap([held, escaped], None) == []  # uncapped: nothing to hold
