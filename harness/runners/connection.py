@@ -127,7 +127,7 @@ class StreamConnection:
         self._state = state
         self.closed = state is ConnectionState.CLOSED
         self.lingering = state is ConnectionState.LINGERING
-        self._open = state is ConnectionState.OPEN
+        self._open = self.is_open = state is ConnectionState.OPEN
         self._reads = READS_IN_STATE[state]
         self._producing = state is ConnectionState.OPEN or state is ConnectionState.PEER_DONE
         # The pull a driver makes twice per request (the second only learns there is nothing
