@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
 from harness.hosts import NetworkError, fleet_hosts
 from harness.runners import RUNNERS, STREAM, one_client_at_a_time_runners, runners_for
-from harness.services import SERVICES, ServiceKind
+from harness.services import SERVICES
 from harness.verdicts import Level
 
 CASE_ID_PATTERN = re.compile(

@@ -690,7 +690,7 @@ def markdown_report(results: list[RunnerResult], run: dict) -> str:
         "- Ratios are ratios of medians; the spread is the min–max of the per-repetition ratios (repetition i over "
         "repetition i), and each side's min–max req/s. **per CPU**: replies per server CPU second (median server CPU "
         "per reply of the denominator over the numerator's), the rate each side would reach with a whole core.",
-        f"- **others**: median (max) share of the server's core used by other processes during the row's measurements: "
+        "- **others**: median (max) share of the server's core used by other processes during the row's measurements: "
         "on a shared machine, the part of the core the server did not get; where it is large, trust the per-CPU "
         "ratio more than the req/s ratio.",
         f"- Full run: {run['elapsed_s']:.0f} s wall time; load average (1, 5, 15 min) before "

@@ -17,7 +17,7 @@ import enum
 import functools
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
 from harness.checks.timekeeping import DEFAULT_CLOCK_TOLERANCE_S

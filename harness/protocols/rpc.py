@@ -48,7 +48,6 @@ from __future__ import annotations
 import builtins
 import io
 import json
-import math
 import pickle
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
