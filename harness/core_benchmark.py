@@ -84,7 +84,7 @@ from harness.compare.aggregation import GENERATOR_BOUND_CPU_CORES
 from harness.compare.measure import GENERATOR_CORE, SERVER_CORE, stop_server
 from harness.launch import LaunchError, RunningServer, launch_command
 from harness.loadgen import procstat
-from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
+from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable, probe_cpu_cap
 from harness.runners import one_client_at_a_time_runners, runners_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -258,6 +258,7 @@ class Settings:
     baseline: str | None
     pinned: bool
     server_cpu: float | None = None  # the share of its core each server may use, if capped
+    server_cpu_cap: str | None = None  # that cap as the report states it
 
 
 @dataclass
@@ -679,7 +680,7 @@ def markdown_report(results: list[RunnerResult], run: dict) -> str:
         f"- {run['connections']} persistent connections, {run['payload_bytes']} B echoes, warm-up {run['warmup_s']:g} s, "
         f"window {run['window_s']:g} s, {run['repeat']} repetitions; old/new (and plain/TLS) alternate and swap order "
         "every repetition; a fresh server and client process per measurement; {pinning}.".format(pinning=run["pinning"]),
-        *([f"- **Server-bound**: every server tree held to {run['server_cpu']:.0%} of its core (cgroup CFS quota), "
+        *([f"- **Server-bound**: every server tree held to {run['server_cpu_cap']}, "
            "so the rates compare the servers' work per reply, not what the client's core allowed."
            + (f" The quota did not hold in {len(run['over_cap'])} measurement(s), whose servers used more "
               f"(those rates are not server-bound): {'; '.join(run['over_cap'])}." if run.get("over_cap") else "")]
@@ -814,16 +815,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if not 0 < args.request_timeout <= 60:
         raise BenchmarkError(f"--request-timeout must be in (0, 60] seconds, got {args.request_timeout:g}")
     pinned = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
+    server_cpu_cap = None
     if args.server_cpu is not None:
         if not 0.05 <= args.server_cpu <= 1:
             raise BenchmarkError(f"--server-cpu must be in [0.05, 1] (a share of one core), got {args.server_cpu:g}")
-        try:  # fail before the run, not in every measurement of it
-            with CpuCap(args.server_cpu, name="wirecheck-core-benchmark-probe"):
-                pass
+        try:
+            server_cpu_cap = probe_cpu_cap(args.server_cpu)
         except CpuCapUnavailable as error:
             raise BenchmarkError(f"--server-cpu {args.server_cpu:g} needs a cgroup cpu controller: {error}") from None
     return Settings(runners, args.repeat, args.connections, warmup, window, args.payload_bytes,
-                    args.request_timeout, args.out, args.baseline, pinned, args.server_cpu)
+                    args.request_timeout, args.out, args.baseline, pinned, args.server_cpu, server_cpu_cap)
 
 
 def run_benchmark(settings: Settings, progress=print) -> dict:
@@ -881,6 +882,7 @@ def run_benchmark(settings: Settings, progress=print) -> dict:
         "pinning": (f"server pinned to core {SERVER_CORE}, load client to core {GENERATOR_CORE}" if settings.pinned
                     else "not pinned (fewer than two cores)"),
         "server_cpu": settings.server_cpu,
+        "server_cpu_cap": settings.server_cpu_cap,
         "over_cap": over_cap,
         "elapsed_s": elapsed,
         "load_average_before": [round(value, 2) for value in load_before],

@@ -83,7 +83,7 @@ def test_core_benchmark_tiny_run_writes_both_sides_ratios_and_tls_rows(tmp_path:
 
     table = (out / "core-benchmark.md").read_text()
     assert "TLS/plain" in table and "new/old" in table
-    assert "every server tree held to 50% of its core" in table
+    assert "every server tree held to 50% of one core (cgroup" in table
     assert "load average (1, 5, 15 min) before " in table and "not recorded" not in table
     for runner in TINY_RUNNERS:
         assert f"| {runner}" in table

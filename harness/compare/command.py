@@ -27,7 +27,7 @@ from harness.compare.external import resolve_external_targets
 from harness.compare.run import run_compare
 from harness.compare.wrk import DEFAULT_WRK_CONNECTIONS, wrk_available
 from harness.loadgen.profile import LoadProfile
-from harness.loadgen.cpu_cap import CpuCap, CpuCapUnavailable
+from harness.loadgen.cpu_cap import CpuCapUnavailable, probe_cpu_cap
 from harness.runners import runners_for
 from harness.services import SERVICES
 from harness.usage import UsageError
@@ -43,9 +43,6 @@ QUICK_USERS = (1, 50, 1000)
 QUICK_DURATION_S = 1.0
 QUICK_WARMUP_S = 1.5
 QUICK_REPEAT = 1
-
-# The cgroup made only to see whether a --server-cpu budget can be enforced here.
-CAP_PROBE_NAME = "wirecheck-cap-probe"
 
 
 def loadable_services() -> list[str]:
@@ -200,8 +197,7 @@ def describe_server_cpu_budget(fraction: float) -> str:
         UsageError: no cgroup cpu controller can hold a server here (one line: what is missing).
     """
     try:
-        with CpuCap(fraction, name=CAP_PROBE_NAME) as cap:
-            return cap.describe()
+        return probe_cpu_cap(fraction)
     except CpuCapUnavailable as error:
         raise UsageError(f"--server-cpu {fraction:g} needs a cgroup cpu controller: {error}") from None
 

@@ -157,3 +157,20 @@ class CpuCap:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# The cgroup made only to see whether a budget can be enforced here.
+PROBE_NAME = "wirecheck-cap-probe"
+
+
+def probe_cpu_cap(fraction: float) -> str:
+    """Make and remove a cap of ``fraction``, so that a run fails before it starts, not in it.
+
+    Returns:
+        The cap as a report states it (:meth:`CpuCap.describe`).
+
+    Raises:
+        CpuCapUnavailable: no cgroup cpu controller can hold a server here.
+    """
+    with CpuCap(fraction, name=PROBE_NAME) as cap:
+        return cap.describe()

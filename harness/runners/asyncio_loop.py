@@ -64,8 +64,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         self._live = live
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._clock: Callable[[], float] = time.monotonic  # the loop's clock, once connected
-        self._last_activity = 0.0
+        self._last_activity = time.monotonic()  # of the last read; the idle timer reads it
         self._write_paused = False
         self._reading = True
         self._has_waker = False
@@ -74,8 +73,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = transport  # type: ignore[assignment]
         self._live.add(self)
-        self._clock = asyncio.get_running_loop().time
-        self._last_activity = self._clock()
+        self._last_activity = time.monotonic()
         self._reset_timer(self._idle_timeout, self._idle_check)
         context = ConnectionContext(
             transport.get_extra_info("peername"),
@@ -103,7 +101,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         # measurable share of a small echo's cost on this path.
         connection = self._connection
         if not connection.lingering:
-            self._last_activity = self._clock()  # the idle timer looks at this when it fires
+            self._last_activity = time.monotonic()
         ending = connection.received(data)
         if ending is not NOTHING:
             self._end(ending)
@@ -178,7 +176,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         made again per message (a TimerHandle and a heap entry each): a read only notes the
         time.
         """
-        idle_for = self._clock() - self._last_activity
+        idle_for = time.monotonic() - self._last_activity
         if idle_for >= self._idle_timeout:
             self._abort()
         else:
@@ -219,7 +217,7 @@ class _BufferedAsyncioAdapter(_ConnectionAdapter, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         if not self._connection.lingering:
-            self._last_activity = self._clock()
+            self._last_activity = time.monotonic()
         ending = self._connection.received_into(nbytes)
         if ending is not NOTHING:
             self._end(ending)

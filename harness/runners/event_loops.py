@@ -329,7 +329,6 @@ class ConnectionHandler(EventHandler):
         self._conn = conn
         self._fd = conn.fileno()
         self._connection = StreamConnection(protocol)
-        self._protocol_deliver = protocol.data_received
         self._loop = loop
         self._unsent: Chunk | None = None
         self._has_waker = False
@@ -382,7 +381,7 @@ class ConnectionHandler(EventHandler):
         self._last_activity = time.monotonic()
         if not connection.buffered:
             if data and connection.is_open:  # the open connection's steady state: no transition
-                self._protocol_deliver(data)
+                connection.protocol.data_received(data)
                 self._flush()
                 return
             ending = connection.received(data)
