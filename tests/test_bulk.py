@@ -44,6 +44,19 @@ def test_a_wrong_byte_anywhere_is_caught_across_the_pattern_wrap() -> None:
         _check_returned(pattern, offset, memoryview(bad.tobytes()))
 
 
+@pytest.mark.parametrize("offset", [0, 3, 8, PATTERN_BYTES - 4096 - 5])
+@pytest.mark.parametrize("flipped", [0, 7, 8, 1000, 4096 + 12])  # the words and the tail
+def test_the_word_wise_check_catches_a_byte_wherever_it_lies(offset: int, flipped: int) -> None:
+    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
+    length = 4096 + 13  # not a multiple of 8: a tail of five bytes compared one by one
+    good = np.concatenate([pattern, pattern])[offset % PATTERN_BYTES :][:length].copy()
+    _check_returned(pattern, offset, memoryview(good.tobytes()))
+    bad = good.copy()
+    bad[flipped] ^= 0x80
+    with pytest.raises(RuntimeError, match="differing"):
+        _check_returned(pattern, offset, memoryview(bad.tobytes()))
+
+
 def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
     gib = 1 << 30
     points = [
