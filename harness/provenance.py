@@ -61,16 +61,39 @@ def catalogue_digest(cases: Iterable[CaseSpec]) -> str:
     return digest.hexdigest()
 
 
+def service_catalogues(cases: Iterable[CaseSpec]) -> dict[str, str]:
+    """``{service: catalogue_digest of that service's cases}``.
+
+    A results file judges one service (or a few); a case added to another service says
+    nothing about its verdicts. ``wirecheck report`` compares these, service by service,
+    when it merges files recorded months apart.
+    """
+    by_service: dict[str, list[CaseSpec]] = {}
+    for spec in cases:
+        by_service.setdefault(spec.service, []).append(spec)
+    return {service: catalogue_digest(specs) for service, specs in sorted(by_service.items())}
+
+
 def suite_description() -> dict[str, Any]:
-    """``{"wirecheck_version", "catalogue_sha256", "case_count"}``; the digest is None when the
-    catalogue cannot be loaded (the results are still written)."""
+    """``{"wirecheck_version", "catalogue_sha256", "case_count", "service_catalogues"}``; the
+    digests are None when the catalogue cannot be loaded (the results are still written)."""
     from harness.catalogue import CatalogueError, load_cases  # imports every suite module: only when asked
 
     try:
         cases = load_cases()
     except CatalogueError:
-        return {"wirecheck_version": harness.__version__, "catalogue_sha256": None, "case_count": None}
-    return {"wirecheck_version": harness.__version__, "catalogue_sha256": catalogue_digest(cases), "case_count": len(cases)}
+        return {
+            "wirecheck_version": harness.__version__,
+            "catalogue_sha256": None,
+            "case_count": None,
+            "service_catalogues": None,
+        }
+    return {
+        "wirecheck_version": harness.__version__,
+        "catalogue_sha256": catalogue_digest(cases),
+        "case_count": len(cases),
+        "service_catalogues": service_catalogues(cases),
+    }
 
 
 def machine_description() -> dict[str, Any]:

@@ -40,7 +40,13 @@ def record(case: str, verdict: str, target: str, *, level: str = "MUST", actual:
     )
 
 
-def write_results(path: Path, records: list[CaseRecord], label: str | None = None, version: str | None = None) -> Path:
+def write_results(
+    path: Path,
+    records: list[CaseRecord],
+    label: str | None = None,
+    version: str | None = None,
+    suite: dict | None = None,
+) -> Path:
     document = results_document(
         records,
         started="2026-01-01T00:00:00Z",
@@ -49,7 +55,7 @@ def write_results(path: Path, records: list[CaseRecord], label: str | None = Non
         exit_status=1,
         provenance={
             "implementation": {"label": label, "version": version},
-            "suite": {"wirecheck_version": "0.1.0", "catalogue_sha256": "ab" * 32, "case_count": 3},
+            "suite": suite or {"wirecheck_version": "0.1.0", "catalogue_sha256": "ab" * 32, "case_count": 3},
             "machine": {"hostname": "testhost"},
             "date": "2026-01-01T00:00:00Z",
         },
@@ -107,6 +113,36 @@ def test_runs_of_one_label_accumulate_and_a_second_verdict_is_never_dropped(tmp_
         f"{SERVICE}/1/2": [("server", "FAILED")],
     }
     assert report.implementations[0].sources == [str(first), str(second)]
+
+
+def other_service_record(case: str, target: str) -> CaseRecord:
+    return CaseRecord(**{**record(case, "OK", target).__dict__, "id": f"other/1/{case}", "service": "other"})
+
+
+def test_catalogues_are_compared_service_by_service(tmp_path: Path) -> None:
+    """A case added to one service leaves the other's merged runs unflagged; a service whose
+    own cases differ between two runs is named; a file without per-service digests is judged
+    by its whole catalogue."""
+
+    def suite(whole: str, **by_service: str) -> dict:
+        return {"catalogue_sha256": whole * 64, "service_catalogues": {k.replace("_", "-"): v * 64 for k, v in by_service.items()}}
+
+    ours = write_results(tmp_path / "ours.json", [record("1", "OK", "a")], "ours", suite=suite("1", svc="a", other="b"))
+    # Recorded after a case was added to `other` only: svc's digest unchanged, the whole one not.
+    theirs = write_results(tmp_path / "theirs.json", [record("1", "OK", "b")], "theirs", suite=suite("2", svc="a", other="c"))
+    later = write_results(tmp_path / "later.json", [other_service_record("1", "c")], "later", suite=suite("2", svc="a", other="c"))
+    report = merge([ours, theirs, later])
+    assert report.catalogue_conflicts() == []
+    assert "different case catalogues" not in html_page(report) + markdown_report(report)
+
+    changed = write_results(tmp_path / "changed.json", [record("1", "OK", "d")], "changed", suite=suite("3", svc="d"))
+    report = merge([ours, theirs, changed])
+    assert report.catalogue_conflicts() == ["svc"]
+    assert "Runs of svc used different case catalogues" in html_page(report)
+    assert "Runs of svc used different case catalogues" in markdown_report(report)
+
+    old = write_results(tmp_path / "old.json", [record("1", "OK", "e")], "old", suite={"catalogue_sha256": "f" * 64})
+    assert merge([ours, old]).catalogue_conflicts() == ["svc"]
 
 
 def test_junit_fails_only_failed_and_errs_only_error(three_files: list[Path]) -> None:

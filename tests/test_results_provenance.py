@@ -16,6 +16,7 @@ import pytest
 
 from fixtures.suite_run import run_suite
 from harness.cases import CaseSpec
+from harness.catalogue import load_cases
 from harness.launch import launch_server
 from harness.provenance import PROVENANCE_KEYS, catalogue_digest
 from harness.verdicts import INFO, MUST, SHOULD
@@ -42,6 +43,8 @@ def test_results_file_names_implementation_suite_machine_and_date(tmp_path: Path
     assert document["implementation"] == {"label": "fake echo", "version": "1.2.3"}
     assert document["suite"]["wirecheck_version"] == document["wirecheck_version"]
     assert len(document["suite"]["catalogue_sha256"]) == 64 and document["suite"]["case_count"] > 0
+    echo_cases = [spec for spec in load_cases() if spec.service == "echo-tcp"]
+    assert document["suite"]["service_catalogues"]["echo-tcp"] == catalogue_digest(echo_cases)
     assert document["machine"]["hostname"] == socket.gethostname()
     assert document["machine"]["cpu_count"] >= 1 and document["machine"]["python"]
     assert document["date"] == document["started"]

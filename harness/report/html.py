@@ -222,10 +222,11 @@ def html_page(report: Report, *, title: str = "wirecheck report") -> str:
                 + "</tr>"
             )
     heading = "".join(f"<th>{_text(implementation.name)}</th>" for implementation in columns)
+    conflicts = report.catalogue_conflicts()
     warning = (
-        '<p class="warning">These runs used different case catalogues (see the suite column): a case may '
-        "have been reworded or had its level changed between them.</p>"
-        if len(report.catalogue_digests()) > 1
+        f'<p class="warning">Runs of {_text(", ".join(conflicts))} used different case catalogues (see the '
+        "suite column): a case may have been added, reworded or had its level changed between them.</p>"
+        if conflicts
         else ""
     )
     return "\n".join(

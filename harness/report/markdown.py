@@ -78,8 +78,13 @@ def markdown_report(report: Report, *, title: str = "wirecheck report") -> str:
             f"{cell_text(', '.join(implementation.dates) or '—')} | " + " | ".join(str(n) for n in counts.values()) + " |"
         )
     lines.append("")
-    if len(report.catalogue_digests()) > 1:
-        lines += ["These runs used different case catalogues: a case may have been reworded between them.", ""]
+    conflicts = report.catalogue_conflicts()
+    if conflicts:
+        lines += [
+            f"Runs of {', '.join(conflicts)} used different case catalogues: a case may have been added, "
+            "reworded or had its level changed between them.",
+            "",
+        ]
     for service in report.services:
         rows = report.rows_of(service)
         lines += [f"## {service}", "", *verdict_table(rows, report.implementations_of(service)), ""]

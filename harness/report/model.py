@@ -104,11 +104,14 @@ class Report:
         implementations: the columns, in the order first seen.
         rows: the cases, in natural ID order.
         sources: the results files read, in order.
+        catalogues_by_service: service -> the digests of that service's cases in the files that
+            judged it (a file written before per-service digests: its whole catalogue's).
     """
 
     implementations: list[Implementation]
     rows: list[CaseRow]
     sources: list[str]
+    catalogues_by_service: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def services(self) -> list[str]:
@@ -128,9 +131,17 @@ class Report:
         counter = Counter(row.cells[implementation].verdict for row in self.rows if implementation in row.cells)
         return {verdict.value: counter.get(verdict.value, 0) for verdict in VERDICT_ORDER}
 
-    def catalogue_digests(self) -> set[str]:
-        """The distinct case catalogues the merged runs used (more than one: read with care)."""
-        return {suite for implementation in self.implementations for suite in implementation.suites}
+    def catalogue_conflicts(self) -> list[str]:
+        """The services whose merged runs were judged by different cases (read with care:
+        a case may have been added, reworded or had its level changed between them)."""
+        return sorted(service for service, digests in self.catalogues_by_service.items() if len(digests) > 1)
+
+
+def _catalogue_of(document: Mapping[str, Any], service: str) -> str | None:
+    """The digest of ``service``'s cases the document was judged by (None: not recorded)."""
+    suite = document.get("suite") or {}
+    by_service = suite.get("service_catalogues") or {}
+    return by_service.get(service) or suite.get("catalogue_sha256")
 
 
 def read_results_file(path: Path) -> dict[str, Any]:
@@ -175,6 +186,7 @@ def merge(paths: Iterable[Path]) -> Report:
     implementations: dict[str, Implementation] = {}
     rows: dict[str, CaseRow] = {}
     sources: list[str] = []
+    catalogues: dict[str, set[str]] = {}
     for path in paths:
         document = read_results_file(path)
         sources.append(str(path))
@@ -192,6 +204,10 @@ def merge(paths: Iterable[Path]) -> Report:
         }
         if any(record.id in rows and names[(record.service, record.target)] in rows[record.id].cells for record in records):
             names = {key: f"{name} ({path.name})" for key, name in names.items()}
+        for service in targets_by_service:
+            digest = _catalogue_of(document, service)
+            if digest:
+                catalogues.setdefault(service, set()).add(digest)
         for record in records:
             name = names[(record.service, record.target)]
             implementation = implementations.setdefault(name, Implementation(name, label, version))
@@ -201,4 +217,4 @@ def merge(paths: Iterable[Path]) -> Report:
     if not sources:
         raise ReportInputError("no results file given")
     ordered = sorted(rows.values(), key=lambda row: case_id_sort_key(row.id))
-    return Report(list(implementations.values()), ordered, sources)
+    return Report(list(implementations.values()), ordered, sources, catalogues)
