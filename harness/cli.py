@@ -214,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"wirecheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`wirecheck cases | head`): what it read was all it wanted.
+        # Point stdout at /dev/null so the interpreter's final flush raises nothing either
+        # (the recipe of the signal module's documentation, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

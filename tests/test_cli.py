@@ -153,3 +153,22 @@ def test_bulk_is_a_wirecheck_command_that_costs_the_cli_no_numpy() -> None:
     probe = "import sys, harness.cli; print('numpy' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert imported.stdout.strip() == "False", imported.stdout + imported.stderr
+
+
+@pytest.mark.parametrize("command", ["cases", "list"])
+def test_a_reader_that_stops_early_gets_no_traceback(command: str) -> None:
+    """`wirecheck cases | head -1`: the pipe closes under a long listing; the command ends
+    quietly with status 0 instead of a BrokenPipeError traceback on stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()  # the reader goes away after one line
+    try:
+        status = process.wait(timeout=60)
+        error = process.stderr.read().decode()
+    finally:
+        process.kill()
+        process.stderr.close()
+    assert status == 0 and "Traceback" not in error, error
