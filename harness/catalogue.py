@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -42,20 +43,64 @@ def load_cases(suites: Path | None = None) -> list[CaseSpec]:
             raise CatalogueError(str(exc)) from None
     if not suites.is_dir():
         raise CatalogueError(f"no suites folder at {suites}")
+    cases = [spec for specs in cases_by_file(suites).values() for spec in specs]
+    return sorted(cases, key=lambda case: _natural(case.case_id))
+
+
+def cases_by_file(suites: Path) -> dict[Path, list[CaseSpec]]:
+    """The cases each suite module under ``suites`` declares, by the module's path.
+
+    Raises:
+        CatalogueError: a suite module fails to import.
+    """
+    declared: dict[Path, list[CaseSpec]] = {}
     with separate_registry() as registry:
         for path in sorted(suites.rglob("test_*.py")):
             name = "wirecheck_catalogue." + "_".join(path.relative_to(suites).with_suffix("").parts)
             spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            before = set(registry)
             try:
                 spec.loader.exec_module(module)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # pytest's outcomes (an unknown mark under --strict) too
                 raise CatalogueError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
-        cases = list(registry.values())
-    return sorted(cases, key=lambda case: _natural(case.case_id))
+            declared[path] = [registry[case_id] for case_id in registry if case_id not in before]
+    return declared
+
+
+# An RFC-numbered section (``echo-tcp/862/1``) is that RFC's: the requirement must quote it,
+# or the SPEC.md section named after it (``SPEC.md §862``).
+RFC_SECTION = re.compile(r"^[0-9]+$")
+
+
+def id_problems(declared: dict[Path, list[CaseSpec]]) -> list[str]:
+    """Where a case's ID does not match where and what it is, one line each.
+
+    - its service is not the suite folder's that declares it (``suites/echo_tcp`` is echo-tcp's),
+      the mistake of a case copied from another suite;
+    - its section is an RFC number that its requirement quotes neither as ``RFC N`` nor as
+      the SPEC's ``§N``;
+    - its section is declared in more than one module (a section is one place of the suite).
+    """
+    problems: list[str] = []
+    modules_of_section: dict[tuple[str, str], set[Path]] = {}
+    for path, specs in declared.items():
+        folder_service = path.parent.name.replace("_", "-")
+        for spec in specs:
+            if spec.service != folder_service:
+                problems.append(f"{spec.case_id}: declared in {path.parent.name}/, the suite of {folder_service}")
+            quoted = f"RFC {spec.section}" in spec.requirement or f"§{spec.section}" in spec.requirement
+            if RFC_SECTION.match(spec.section) and not quoted:
+                problems.append(f"{spec.case_id}: section {spec.section} but its requirement quotes no RFC {spec.section}")
+            modules_of_section.setdefault((spec.service, spec.section), set()).add(path)
+    for (service, section), paths in sorted(modules_of_section.items()):
+        if len(paths) > 1:
+            names = ", ".join(sorted(path.name for path in paths))
+            problems.append(f"{service}/{section}/*: one section declared in several modules ({names})")
+    return problems
 
 
 def _natural(case_id: str) -> tuple[Any, ...]:

@@ -64,6 +64,8 @@ def test_expect_100_continue_is_answered(endpoint: Endpoint) -> None:
     "rest-http/9110/5",
     level=SHOULD,
     requirement=(
+        'RFC 9110 §5.4: "A server that receives a request header field line, field value, or set of fields '
+        'larger than it wishes to process MUST respond with an appropriate 4xx (Client Error) status code." '
         'RFC 6585 §5: "The 431 status code indicates that the server is unwilling to process the request '
         'because its header fields are too large." (SPEC.md: a refused request MUST NOT stop the server.)'
     ),
