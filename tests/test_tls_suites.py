@@ -1,5 +1,5 @@
-"""Every stream suite passes over TLS on every reference runner (echo-tcp, time-tcp, rest-http;
-array-tcp in a run of its own).
+"""Every stream suite passes over TLS on every reference runner (echo-tcp, time-tcp, rest-http,
+wsgi, mpconn-echo, auth-echo-tcp; array-tcp and rpc-mpconn under pickle in runs of their own).
 
 TLS is a protocol layer (harness/protocols/tls.py), so every runner serves TLS with no TLS code
 of its own, and the checkers speak TLS through ``Endpoint.connect``; this test holds that
@@ -9,9 +9,12 @@ runner launched with ``--tls`` and a certificate from the run's own throw-away a
 It asserts: exit status 0, no case FAILED or ERROR, every runner's target named ``+tls``,
 the TLS section (``echo-tcp/tls/*``) judged on every runner, and no datagram service selected.
 
-Three services: echo-tcp exercises the most (large payloads, half-close, 200 connections,
-the TLS section), time-tcp a server that speaks first and closes, rest-http a WSGI
-application through the HTTP gateway; line-echo and daytime add little over TLS. array-tcp
+echo-tcp exercises the most (large payloads, half-close, 200 connections, the TLS section),
+time-tcp a server that speaks first and closes, rest-http a WSGI application through the HTTP
+gateway, wsgi the PEP 3333 probe (whose ``wsgi.url_scheme`` must be ``https`` there: the one
+case that reads the connection's scheme), mpconn-echo and auth-echo-tcp the authenticated
+handshakes (mpconn-echo's 64 MiB messages through TLS on both ends); line-echo and daytime
+add little over TLS. array-tcp
 runs alone, on one runner per driver (its 1 GiB frames are most of its time, and a case
 timeout of their own): the TLS layer decrypts straight into the relay's ring there. The wall time is printed; it is not
 asserted (DESIGN.md: no wall-clock assertions).
@@ -29,8 +32,9 @@ from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.slow
 
-# rest-http too: a WSGI application over TLS rides the HTTP gateway on every stream runner.
-SERVICES = ("echo-tcp", "time-tcp", "rest-http")
+# rest-http and wsgi too: a WSGI application over TLS rides the HTTP gateway on every stream
+# runner; mpconn-echo and auth-echo-tcp: their handshakes and frames through the TLS layer.
+SERVICES = ("echo-tcp", "time-tcp", "rest-http", "wsgi", "mpconn-echo", "auth-echo-tcp")
 
 # Every runner, both services, one worker per core: measured at about 90 s on 2 cores.
 # array-tcp over TLS moves two 1 GiB frames per runner through TLS on both sides.
@@ -81,6 +85,9 @@ def test_stream_suites_pass_over_tls_on_every_reference_runner(tmp_path: Path) -
     records = run_suites_over_tls(SERVICES, tmp_path)
     tls_section = {record["target"] for record in records if record["id"].startswith("echo-tcp/tls/")}
     assert tls_section == reference_tls_targets()
+    # The probe saw the TLS connection: wsgi.url_scheme judged (as "https") on every runner.
+    url_scheme = {record["target"] for record in records if record["id"] == "wsgi/environ/15" and record["verdict"] == "OK"}
+    assert url_scheme == reference_tls_targets()
 
 
 def test_array_suite_passes_over_tls_on_each_input_path(tmp_path: Path) -> None:
