@@ -1,18 +1,29 @@
 """The cross-interpreter matrix: one real pair (this interpreter with itself), the table, and
-the committed results file.
+the committed results file the README's matrix is generated from.
 
 The full N x N run (``wirecheck matrix``, every interpreter on the machine) is not run here;
-its committed file is checked: a whole matrix, every cell with a verdict, the Markdown beside it.
+its committed file is checked: a whole matrix, every cell with a verdict, the Markdown beside
+it and the README's section made from it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.thirdparty.ledger import (
+    MATRIX_MARKER,
+    MATRIX_RESULTS,
+    MATRIX_TABLE,
+    README,
+    matrix_section,
+    third_party_report,
+    updated_readme,
+)
 from harness.cli import build_parser
 from harness.interop import (
     CELL_VERDICTS,
@@ -25,10 +36,6 @@ from harness.interop import (
     read_matrix,
     run_matrix,
 )
-
-REPOSITORY = Path(__file__).resolve().parent.parent
-MATRIX_RESULTS = REPOSITORY / "results" / "matrix" / "interpreter-matrix.json"
-MATRIX_TABLE = REPOSITORY / "results" / "matrix" / "interpreter-matrix.md"
 
 
 def test_this_interpreter_talks_to_itself_bytes_and_objects() -> None:
@@ -85,6 +92,17 @@ def test_committed_matrix_is_a_whole_n_by_n_matrix_with_a_verdict_in_every_cell(
     )
 
 
+def test_readme_matrix_section_is_generated_from_the_committed_file() -> None:
+    matrix = read_matrix(MATRIX_RESULTS)
+    match = MATRIX_MARKER.search(README.read_text(encoding="utf-8"))
+    assert match, "README has no <!-- interpreter matrix --> section"
+    section = match.group(0)[len(match.group(1)) : -len(match.group(2))]
+    assert section == "\n".join(matrix_section(matrix)) + "\n", "run python -m fixtures.thirdparty.ledger"
+    assert matrix.markdown() in section
+    counts = matrix.counts()
+    assert f"**{counts['OK']} OK**, **{counts['bytes only']} bytes only**" in section
+
+
 def small_matrix(path: Path, cells: list[MatrixCell]) -> Path:
     interpreters = [Interpreter("/old", "2.7.18", 2), Interpreter("/new", "3.13.0", 5)]
     path.write_text(json.dumps(matrix_document(interpreters, cells, started=0.0, finished=12.0)))
@@ -128,3 +146,13 @@ def test_a_matrix_file_without_its_cells_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(MatrixFileError, match="not a matrix results file"):
         read_matrix(path)
+
+
+def test_the_readme_section_follows_the_file_it_is_given(tmp_path: Path) -> None:
+    matrix = read_matrix(small_matrix(tmp_path / "m.json", WHOLE_SMALL_MATRIX))
+    text = updated_readme(README.read_text(encoding="utf-8"), third_party_report(), None, matrix)
+    section = MATRIX_MARKER.search(text).group(0)
+    assert matrix_markdown(matrix.interpreters, matrix.cells) in section
+    assert "Of the 4 pairs: **2 OK**, **2 bytes only**, **0 FAILED**" in section
+    assert re.search(r"2 interpreters, 4 pairs in 12 s", section)
+    assert "3.6.15" not in section  # the committed matrix's table is gone, not kept beside it
