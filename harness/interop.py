@@ -15,7 +15,10 @@ Theory of operation: one Listener process per Listener interpreter (a small peer
 by that interpreter, written for 2.7 and 3.x alike, printing the READY line), and one Client
 process per pair; every wait is bounded, every process stopped by its pid. The key travels
 in the Listener's environment and on the Client's stdin, never on a command line, and is
-never printed. Results: JSON (one record per pair) and a Markdown N x N table.
+never printed. Results: JSON (one record per pair, with the machine, the date and the run's
+wall time, as a suite's results file names them) and a Markdown N x N table. :func:`read_matrix`
+reads the JSON back and refuses a file that is not a whole N x N matrix; the README's matrix
+is generated from the committed one (results/matrix/) as the findings tables are.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import harness
 from harness.launch import LaunchError, launch_command
+from harness.provenance import machine_description
 
 # How long one Client may take for the handshake and two round trips (interpreter start-up
 # included, on a loaded 2-core machine).
@@ -153,12 +159,90 @@ class MatrixCell:
     error: str | None
 
     @property
-    def summary(self) -> str:
+    def verdict(self) -> str:
+        """One of :data:`CELL_VERDICTS`: objects and bytes, bytes only, or not even bytes."""
         if self.raw and self.objects:
+            return "OK"
+        return "bytes only" if self.raw else "FAILED"
+
+    @property
+    def summary(self) -> str:
+        if self.verdict == "OK":
             return f"OK (pickle {self.client_protocol}->{self.listener_protocol})"
-        if self.raw:
+        if self.verdict == "bytes only":
             return f"bytes only: {self.error or 'objects differ'}"
         return f"FAILED: {self.error or 'the raw frame did not come back'}"
+
+
+# A cell's verdicts, best first (the order the counts are given in).
+CELL_VERDICTS = ("OK", "bytes only", "FAILED")
+
+
+class MatrixFileError(ValueError):
+    """A matrix results file that is not a whole N x N matrix (a pair missing, twice, or unknown)."""
+
+
+@dataclass(frozen=True)
+class MatrixResults:
+    """A matrix results file, read back: what was measured, where and when.
+
+    Attributes:
+        interpreters: oldest first, as the run found them.
+        cells: one per Listener x Client pair, Listener by Listener.
+        date, finished: when the run started and ended (ISO 8601 UTC).
+        duration_s: its wall time.
+        machine: :func:`harness.provenance.machine_description` of the machine that ran it.
+    """
+
+    interpreters: tuple[Interpreter, ...]
+    cells: tuple[MatrixCell, ...]
+    date: str
+    finished: str
+    duration_s: float
+    machine: dict[str, Any]
+
+    def counts(self) -> dict[str, int]:
+        """Verdict -> how many pairs got it, every verdict of :data:`CELL_VERDICTS` named."""
+        return {verdict: sum(1 for cell in self.cells if cell.verdict == verdict) for verdict in CELL_VERDICTS}
+
+    def markdown(self) -> str:
+        return matrix_markdown(self.interpreters, self.cells)
+
+
+def read_matrix(path: Path) -> MatrixResults:
+    """Read a file ``wirecheck matrix --json`` wrote, and check it is a whole N x N matrix.
+
+    Raises:
+        MatrixFileError: a key missing or of the wrong type, an interpreter version named twice,
+            or the cells not exactly one per (Listener, Client) pair of the interpreters named.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        interpreters = tuple(Interpreter(**entry) for entry in document["interpreters"])
+        cells = tuple(MatrixCell(**entry) for entry in document["cells"])
+        results = MatrixResults(
+            interpreters, cells, document["date"], document["finished"], float(document["duration_s"]), dict(document["machine"])
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MatrixFileError(f"{path}: not a matrix results file ({type(exc).__name__}: {exc})") from exc
+    versions = [interpreter.version for interpreter in interpreters]
+    if not versions or len(set(versions)) != len(versions):
+        raise MatrixFileError(f"{path}: interpreters must be named once each, got {versions}")
+    pairs = [(cell.listener, cell.client) for cell in cells]
+    expected = [(listener, client) for listener in versions for client in versions]
+    if sorted(pairs) != sorted(expected):
+        missing = sorted(set(expected) - set(pairs))
+        extra = sorted(set(pairs) - set(expected))
+        twice = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+        raise MatrixFileError(
+            f"{path}: not one cell per pair of {len(versions)} interpreters: missing {missing}, unknown {extra}, twice {twice}"
+        )
+    for cell in cells:
+        if not all(isinstance(flag, bool) for flag in (cell.raw, cell.objects)) or (cell.objects and not cell.raw):
+            raise MatrixFileError(
+                f"{path}: cell {cell.listener} x {cell.client} has no verdict (raw {cell.raw!r}, objects {cell.objects!r})"
+            )
+    return results
 
 
 def probe_interpreter(path: str) -> Interpreter | None:
@@ -257,13 +341,35 @@ def matrix_markdown(interpreters: Sequence[Interpreter], cells: Sequence[MatrixC
     return "\n".join(lines) + "\n"
 
 
-def matrix_command(args: argparse.Namespace) -> int:
-    interpreters = discover_interpreters(args.interpreter)
-    cells = run_matrix(interpreters)
-    document = {
+def utc_timestamp(seconds: float) -> str:
+    """``seconds`` since the epoch as ISO 8601 UTC to the second (as results files date a run)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def matrix_document(
+    interpreters: Sequence[Interpreter], cells: Sequence[MatrixCell], *, started: float, finished: float
+) -> dict[str, Any]:
+    """The JSON results: the interpreters, one cell per pair, and where and when it was measured.
+
+    Like a suite's results file it names the machine and the date (no command line: the
+    interpreters' paths are in ``interpreters``, and the key is never recorded).
+    """
+    return {
+        "wirecheck_version": harness.__version__,
+        "machine": machine_description(),
+        "date": utc_timestamp(started),
+        "finished": utc_timestamp(finished),
+        "duration_s": round(finished - started, 1),
         "interpreters": [asdict(interpreter) for interpreter in interpreters],
         "cells": [asdict(cell) for cell in cells],
     }
+
+
+def matrix_command(args: argparse.Namespace) -> int:
+    started = time.time()
+    interpreters = discover_interpreters(args.interpreter)
+    cells = run_matrix(interpreters)
+    document = matrix_document(interpreters, cells, started=started, finished=time.time())
     Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     markdown = matrix_markdown(interpreters, cells)
     Path(args.markdown).write_text(markdown, encoding="utf-8")

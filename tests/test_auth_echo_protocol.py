@@ -1,9 +1,18 @@
 """auth-echo-tcp's sans-IO protocol: challenge, constant-time check, then echo; fed whole,
-one byte at a time and with trailing data."""
+one byte at a time and with trailing data.
+
+SPEC S2's constant-time comparison cannot be observed over loopback, so it is shown here: the
+stdlib's ``hmac.compare_digest`` is replaced by a recording fake that answers as told, and the
+protocol must hand it the received and the expected MAC and obey its answer (a server that
+compared with ``==`` would never call it, and would decide against the fake's answer).
+"""
 
 from __future__ import annotations
 
+import hmac
 import itertools
+
+import pytest
 
 from harness.protocols.auth_echo import CHALLENGE_BYTES, AuthEchoProtocol, AuthState, answer_for
 from tests.sansio import Drive
@@ -61,3 +70,49 @@ def test_challenges_differ_per_connection_and_an_old_answer_is_refused() -> None
     assert first_challenge != second_challenge
     assert drive.feed(answer_for(KEY, first_challenge) + b"x") == b""
     assert second.state is AuthState.CLOSING
+
+
+class RecordingCompareDigest:
+    """A stand-in for ``hmac.compare_digest`` that records its arguments and answers ``verdict``
+    (None: the real comparison's answer)."""
+
+    def __init__(self, verdict: bool | None) -> None:
+        self.verdict = verdict
+        self.calls: list[tuple[bytes, bytes]] = []
+        self._real = hmac.compare_digest
+
+    def __call__(self, a: bytes, b: bytes) -> bool:
+        self.calls.append((bytes(a), bytes(b)))
+        return self._real(a, b) if self.verdict is None else self.verdict
+
+
+def patched_compare(monkeypatch: pytest.MonkeyPatch, verdict: bool | None) -> RecordingCompareDigest:
+    fake = RecordingCompareDigest(verdict)
+    monkeypatch.setattr(hmac, "compare_digest", fake)  # the module's `hmac.compare_digest` lookup finds it
+    return fake
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right-answer", "wrong-answer"])
+def test_the_answer_is_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch, right: bool) -> None:
+    compare = patched_compare(monkeypatch, None)
+    protocol, drive, challenge = started()
+    expected = answer_for(KEY, challenge)
+    sent = expected if right else answer_for(b"another-key-entirely", challenge)
+    drive.feed(sent + b"data")
+    assert len(compare.calls) == 1
+    assert sorted(compare.calls[0]) == sorted([sent, expected])  # the received and the expected MAC, in either order
+    assert protocol.state is (AuthState.ECHOING if right else AuthState.CLOSING)
+
+
+def test_a_correct_answer_is_refused_when_compare_digest_says_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    compare = patched_compare(monkeypatch, False)
+    protocol, drive, challenge = started()
+    assert drive.feed(answer_for(KEY, challenge) + b"data") == b""
+    assert compare.calls and protocol.state is AuthState.CLOSING and protocol.wants_close
+
+
+def test_a_wrong_answer_is_taken_when_compare_digest_says_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    compare = patched_compare(monkeypatch, True)
+    protocol, drive, challenge = started()
+    assert drive.feed(answer_for(b"another-key-entirely", challenge) + b"data") == b"data"
+    assert compare.calls and protocol.state is AuthState.ECHOING

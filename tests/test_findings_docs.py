@@ -1,7 +1,7 @@
 """The README's findings tables and docs/findings.md are what the committed results files say.
 
-Both are generated (``python -m fixtures.thirdparty.ledger``) from results/thirdparty/ and
-results/reference/ plus the annotations kept by hand; these tests regenerate them and compare,
+Both are generated (``python -m fixtures.thirdparty.ledger``) from results/thirdparty/,
+results/reference/ and results/matrix/ plus the annotations kept by hand; these tests regenerate them and compare,
 so neither can drift from the files, and check that the committed files cover every server and
 service the project judges. No network: the files are read, nothing is run (well under a second).
 """
