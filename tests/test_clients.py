@@ -98,11 +98,25 @@ def test_a_time_reply_far_from_our_clock_is_refused() -> None:
 
     now = time.time()
     reply = int(now + SECONDS_1900_TO_1970).to_bytes(4, "big")
-    assert abs(check_time_reply(reply, now=now, tolerance_s=2) - now) <= 1
+    assert abs(check_time_reply(reply, sent_at=now, received_at=now, tolerance_s=2) - now) <= 1
     with pytest.raises(TimeReplyError, match="4-byte RFC 868 time"):
-        check_time_reply(reply[:3], now=now, tolerance_s=2)
+        check_time_reply(reply[:3], sent_at=now, received_at=now, tolerance_s=2)
     with pytest.raises(TimeReplyError, match="s off"):
-        check_time_reply(reply[::-1], now=now, tolerance_s=2)
+        check_time_reply(reply[::-1], sent_at=now, received_at=now, tolerance_s=2)
+    with pytest.raises(TimeReplyError, match=r"\+[34] s off"):
+        check_time_reply(reply, sent_at=now - 6, received_at=now - 4, tolerance_s=2)
+
+
+def test_a_time_reply_is_judged_against_the_request_window_not_a_late_clock_reading() -> None:
+    """The served second was read when the request arrived; a client descheduled for seconds
+    before it reads its own clock (a loaded CI machine) must not call that time wrong."""
+    from harness.clients.timekeeping import check_time_reply
+    from harness.protocols.timekeeping import SECONDS_1900_TO_1970
+
+    sent_at = 1_700_000_000.95
+    reply = int(sent_at + SECONDS_1900_TO_1970).to_bytes(4, "big")  # truncated: 0.95 s behind
+    served = check_time_reply(reply, sent_at=sent_at, received_at=sent_at + 5.0, tolerance_s=2)
+    assert served == int(sent_at)
 
 
 def test_the_threaded_client_refuses_a_service_without_a_requester() -> None:

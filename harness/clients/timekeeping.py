@@ -22,8 +22,9 @@ from harness.protocols.timekeeping import MalformedReplyError, decode_daytime, d
 MAX_TCP_REPLY_BYTES = 4096
 
 # RFC 868 counts whole seconds, and a load generator reads the same clock as the server on
-# the same machine: an answer is at most 1 s behind ours, plus the request's latency. Two
-# seconds accept that and still catch a server in the wrong era, zone or epoch.
+# the same machine: the served time lies between our clock at the send (less the up to 1 s the
+# server's truncation to whole seconds takes off) and our clock at the reply. Two seconds of
+# slack either side of that window still catch a server in the wrong era, zone or epoch.
 LOAD_TIME_TOLERANCE_S = 2.0
 
 
@@ -31,21 +32,31 @@ class TimeReplyError(RoundTripError):
     """The reply is not an RFC 868 time near ours (the peer broke RFC 868)."""
 
 
-def check_time_reply(reply: bytes, *, now: float, tolerance_s: float) -> float:
-    """RFC 868: "a 32-bit time value", within ``tolerance_s`` of ``now``.
+def check_time_reply(reply: bytes, *, sent_at: float, received_at: float, tolerance_s: float) -> float:
+    """RFC 868: "a 32-bit time value", within ``tolerance_s`` of the request's own time window.
+
+    The window is our clock at the send (``sent_at``) to our clock at the reply
+    (``received_at``): the server read its clock somewhere in between. Judging against the
+    window rather than one reading after the reply keeps a client that was descheduled for
+    seconds between the two (a loaded machine) from calling a correct server wrong.
 
     Returns:
         The served time as Unix seconds.
 
     Raises:
-        TimeReplyError: wrong length, or a time too far from ``now``.
+        TimeReplyError: wrong length, or a time too far outside the window.
     """
     try:
-        served = decode_rfc868(reply, near=now)
+        served = decode_rfc868(reply, near=received_at)
     except MalformedReplyError as error:
         raise TimeReplyError(f"expected a 4-byte RFC 868 time / actual: {error}: {reply[:16].hex(' ')}") from None
-    if abs(served - now) > tolerance_s:
-        raise TimeReplyError(f"expected a time within {tolerance_s:g} s of ours / actual: {served - now:+.0f} s off")
+    earliest, latest = sent_at - 1 - tolerance_s, received_at + tolerance_s
+    if not earliest <= served <= latest:
+        off = served - (sent_at if served < earliest else received_at)
+        raise TimeReplyError(
+            f"expected a time within {tolerance_s:g} s of the request's window "
+            f"({received_at - sent_at:.3f} s long) / actual: {off:+.0f} s off"
+        )
     return served
 
 
@@ -107,8 +118,9 @@ class TimeDatagramRequester(ConnectionRequester):
         self.connection = DatagramConnection(address, timeout=options.reply_timeout_s)
 
     def request(self) -> int:
+        sent_at = time.time()
         reply = self.connection.exchange(b"")
-        check_time_reply(reply, now=time.time(), tolerance_s=LOAD_TIME_TOLERANCE_S)
+        check_time_reply(reply, sent_at=sent_at, received_at=time.time(), tolerance_s=LOAD_TIME_TOLERANCE_S)
         return len(reply)
 
 
