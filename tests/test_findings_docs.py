@@ -71,8 +71,8 @@ def test_annotations_name_only_judged_servers() -> None:
     # A server judged elsewhere (its results committed, its recipe on another branch) may be annotated.
     recorded = {json.loads(path.read_text())["implementation"]["label"] for path in THIRD_PARTY_RESULTS.glob("*.json")}
     names = {server.name for server in judged_servers()} | recorded
-    for annotations in (EXPLANATIONS, XMLRPC_EXPLANATIONS, ARRAY_EXPLANATIONS, LISTENER_EXPLANATIONS, RISKS, SAME_CAUSE_AS, NOT_DEFECTS):
-        strangers = sorted({server for server, _ in annotations} - names)
+    for table in (EXPLANATIONS, XMLRPC_EXPLANATIONS, ARRAY_EXPLANATIONS, LISTENER_EXPLANATIONS, RISKS, SAME_CAUSE_AS, NOT_DEFECTS):
+        strangers = sorted({server for server, _ in table} - names)
         assert not strangers, f"annotations for servers that are not judged: {strangers}"
 
 
