@@ -44,9 +44,24 @@ def test_a_wrong_byte_anywhere_is_caught_across_the_pattern_wrap() -> None:
         _check_returned(pattern, offset, memoryview(bad.tobytes()))
 
 
+def test_the_check_compares_with_libc_memcmp_on_linux() -> None:
+    """The fast path is the one the benchmark takes here: without it every test below would
+    exercise only the numpy fallback."""
+    import sys
+
+    from harness import bulk
+
+    assert bulk._MEMCMP is not None or not sys.platform.startswith("linux")
+
+
+@pytest.mark.parametrize("comparison", ["memcmp", "numpy words"])
 @pytest.mark.parametrize("offset", [0, 3, 8, PATTERN_BYTES - 4096 - 5])
 @pytest.mark.parametrize("flipped", [0, 7, 8, 1000, 4096 + 12])  # the words and the tail
-def test_the_word_wise_check_catches_a_byte_wherever_it_lies(offset: int, flipped: int) -> None:
+def test_the_check_catches_a_byte_wherever_it_lies(
+    offset: int, flipped: int, comparison: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if comparison == "numpy words":
+        monkeypatch.setattr("harness.bulk._MEMCMP", None)
     pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
     length = 4096 + 13  # not a multiple of 8: a tail of five bytes compared one by one
     good = np.concatenate([pattern, pattern])[offset % PATTERN_BYTES :][:length].copy()
