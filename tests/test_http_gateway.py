@@ -274,3 +274,52 @@ def test_on_an_event_loop_the_application_runs_in_the_pool_and_wakes_the_runner(
         assert drive.woken.wait(10)
         out += drive.pull_all()
     assert responses(out)[0][2] == b"GET /hello "
+
+
+def test_start_response_refuses_a_hop_by_hop_header_with_value_error() -> None:
+    """PEP 3333: a server "should consider it a fatal error for an application to attempt sending
+    them, and raise an error if they are supplied to start_response()"."""
+    refusals = []
+
+    def app(environ, start_response):
+        try:
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Keep-Alive", "timeout=5")])
+        except ValueError as exc:
+            refusals.append(str(exc))
+            # A first call that raised still counts: a second one needs exc_info (PEP 3333).
+            start_response("200 OK", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"refused"]
+
+    status, headers, body = responses(started(app).feed(GET))[0]
+    assert (status, body) == (200, b"refused")
+    assert refusals and "Keep-Alive" in refusals[0]
+    assert b"keep-alive" not in {name.lower() for name in headers}
+
+
+def test_an_application_that_sends_a_hop_by_hop_header_regardless_gets_a_500() -> None:
+    def app(environ, start_response):
+        start_response("200 OK", [("Connection", "close"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    assert responses(started(app).feed(GET))[0][0] == 500
+
+
+def test_a_second_start_response_without_exc_info_after_a_refusal_is_an_error() -> None:
+    def app(environ, start_response):
+        try:
+            start_response("200 OK", [("Upgrade", "h2c")])
+        except ValueError:
+            start_response("200 OK", [("Content-Length", "2")])  # no exc_info: a fatal error
+        return [b"ok"]
+
+    assert responses(started(app).feed(GET))[0][0] == 500
+
+
+def test_status_and_headers_go_out_as_latin1_bytes() -> None:
+    def app(environ, start_response):
+        start_response("200 Caf\u00e9", [("X-Word", "caf\u00e9"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    out = started(app).feed(GET)
+    assert out.startswith(b"HTTP/1.1 200 Caf\xe9\r\n") and b"X-Word: caf\xe9\r\n" in out
+    assert b"\xc3\xa9" not in out

@@ -29,6 +29,24 @@ Experiments, chosen by PATH_INFO (everything else is 404):
     ``NOT-RAISED`` so the suite can see it.
 ``/probe/unframed``
     Three chunks, no Content-Length: the server must frame the response itself.
+``/probe/latin1``
+    Status ``200 Caf\u00e9`` and a header ``X-Probe-Latin1: caf\u00e9``: native strings with a
+    latin-1 character beyond ASCII, which the server must send as the one byte 0xE9 (PEP 3333,
+    "Unicode Issues"), not as UTF-8's 0xC3 0xA9.
+``/probe/hop-by-hop``
+    Calls ``start_response`` with a hop-by-hop header (``Keep-Alive: timeout=5``), which PEP 3333
+    says a server should refuse by raising. The report says whether it raised (and what); if it
+    did, the probe starts again without it, with ``exc_info``, as PEP 3333 requires of a second
+    call. If it did not, the header may be on the wire: the suite looks.
+``/probe/hold?token=T&seconds=S``
+    Holds the request inside the application until ``/probe/peek?token=T&release=1`` releases it,
+    or for S seconds at most (``MAX_HOLD_S``), leaving a marker meanwhile that names its process
+    and thread; then reports whether it was released, its process and thread, and the
+    concurrency flags of its environ.
+``/probe/peek?token=T[&release=1]``
+    Reports the held request's marker (its process and thread, or null when none is in the
+    application) beside its own process, thread and flags, and with ``release=1`` releases it:
+    two requests in flight at once, and where, which is what ``wsgi.multithread`` speaks of.
 ``/probe/closing?token=T&size=N``
     N bytes from an iterable whose ``close()`` leaves a marker for token T;
     ``/probe/closed?token=T`` then reports whether close() was called. Markers live in a
@@ -46,6 +64,8 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
@@ -64,6 +84,18 @@ TOKEN_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
 MARKER_FOLDER = Path(tempfile.gettempdir()) / "wirecheck-wsgi-probe"
 
 JSON_TYPE = "application/json"
+
+# The latin-1 experiment's text: "é" is U+00E9, one byte in latin-1 (0xE9), two in UTF-8.
+LATIN1_STATUS = "200 Caf\u00e9"
+LATIN1_HEADER = ("X-Probe-Latin1", "caf\u00e9")
+# The hop-by-hop header the probe asks start_response to send (RFC 9110 §7.6.1 names
+# Keep-Alive hop-by-hop; a server that passes it through sends it visibly).
+HOP_BY_HOP_HEADER = ("Keep-Alive", "timeout=5")
+# How long a held request waits for its release, at most: below the suite's 5 s stall limit,
+# so a server that serves one request at a time answers the next one in time.
+MAX_HOLD_S = 4.0
+# How often a held request looks for its release marker.
+HOLD_POLL_S = 0.01
 
 
 def _json_response(start_response: StartResponse, report: Any, status: str = "200 OK") -> list[bytes]:
@@ -187,6 +219,79 @@ def unframed(environ: dict, start_response: StartResponse) -> Iterator[bytes]:
     yield b"three"
 
 
+def latin1_status_and_header(environ: dict, start_response: StartResponse) -> list[bytes]:
+    body = b"status and header in latin-1"
+    start_response(LATIN1_STATUS, [("Content-Type", "text/plain"), LATIN1_HEADER, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hop_by_hop_header(environ: dict, start_response: StartResponse) -> list[bytes]:
+    accepted = json.dumps({"refused": None}).encode("ascii")
+    try:
+        start_response("200 OK", [("Content-Type", JSON_TYPE), ("Content-Length", str(len(accepted))), HOP_BY_HOP_HEADER])
+    except Exception as exc:  # the server refused it: what PEP 3333 asks
+        body = json.dumps({"refused": f"{type(exc).__name__}: {exc}"[:MAX_VALUE_CHARS]}, ensure_ascii=True).encode("ascii")
+        # PEP 3333: a second call after one that raised is an error unless exc_info is given.
+        start_response("200 OK", [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))], sys.exc_info())
+        return [body]
+    return [accepted]
+
+
+def _where(environ: dict) -> dict[str, Any]:
+    """This request's process and thread, and the concurrency flags its server gave it."""
+    return {
+        "pid": os.getpid(),
+        "thread": threading.get_ident(),
+        "multithread": describe_value(environ.get("wsgi.multithread")).get("value"),
+        "multiprocess": describe_value(environ.get("wsgi.multiprocess")).get("value"),
+        "run_once": describe_value(environ.get("wsgi.run_once")).get("value"),
+    }
+
+
+def hold(environ: dict, start_response: StartResponse) -> list[bytes]:
+    token = _token(environ)
+    try:
+        seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", [str(MAX_HOLD_S)])[0])
+    except ValueError:
+        seconds = -1.0
+    if token is None or not 0 <= seconds <= MAX_HOLD_S:
+        return _json_response(start_response, {"error": f"token must be hex, seconds 0..{MAX_HOLD_S:g}"}, "400 Bad Request")
+    where = _where(environ)
+    MARKER_FOLDER.mkdir(exist_ok=True)
+    held, release = MARKER_FOLDER / f"{token}.held", MARKER_FOLDER / f"{token}.release"
+    partial = MARKER_FOLDER / f"{token}.held.{os.getpid()}.{threading.get_ident()}"
+    partial.write_text(json.dumps(where))
+    os.replace(partial, held)  # a peek reads the whole marker or none
+    started = time.monotonic()
+    released = False
+    try:
+        while time.monotonic() - started < seconds:
+            if release.exists():
+                released = True
+                break
+            time.sleep(HOLD_POLL_S)  # a marker in another process may release us: nothing to wait on
+    finally:
+        for marker in (held, release):
+            try:
+                os.unlink(marker)
+            except FileNotFoundError:
+                pass
+    return _json_response(start_response, {**where, "released": released, "held_s": round(time.monotonic() - started, 3)})
+
+
+def peek(environ: dict, start_response: StartResponse) -> list[bytes]:
+    token = _token(environ)
+    if token is None:
+        return _json_response(start_response, {"error": "token must be hex"}, "400 Bad Request")
+    try:
+        held = json.loads((MARKER_FOLDER / f"{token}.held").read_text())
+    except (FileNotFoundError, ValueError):
+        held = None
+    if held is not None and parse_qs(environ.get("QUERY_STRING", "")).get("release") == ["1"]:
+        (MARKER_FOLDER / f"{token}.release").touch()
+    return _json_response(start_response, {**_where(environ), "held": held})
+
+
 def _token(environ: dict) -> str | None:
     token = parse_qs(environ.get("QUERY_STRING", "")).get("token", [""])[0]
     return token if TOKEN_PATTERN.match(token) else None
@@ -242,6 +347,10 @@ EXPERIMENTS: dict[str, Callable[[dict, StartResponse], Iterable[bytes]]] = {
     "/probe/write": write_then_iterable,
     "/probe/exc-info": exc_info_after_headers,
     "/probe/unframed": unframed,
+    "/probe/latin1": latin1_status_and_header,
+    "/probe/hop-by-hop": hop_by_hop_header,
+    "/probe/hold": hold,
+    "/probe/peek": peek,
     "/probe/closing": closing,
     "/probe/closed": closed,
 }

@@ -160,6 +160,11 @@ class HttpConnection:
         self._pending += data
         return True
 
+    @property
+    def has_arrivals(self) -> bool:
+        """Whether bytes not yet read as a response, or the server's EOF, have arrived."""
+        return bool(self._pending) or self.eof
+
     def read_response(self, method: str = "GET", *, expected: str = "a complete HTTP response") -> HttpResponse:
         """Read the next response to a request of ``method``.
 

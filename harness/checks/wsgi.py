@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
+import selectors
+import threading
 import time
 from typing import Any
 
+from harness.apps.wsgi_probe import HOP_BY_HOP_HEADER, LATIN1_HEADER, LATIN1_STATUS, MAX_HOLD_S
 from harness.checks.endpoint import Endpoint, abort_connection
 from harness.checks.http import HttpConnection, HttpResponse, chunked, exchange, request
-from harness.verdicts import ConformanceFailure, preview
+from harness.verdicts import ConformanceFailure, hexdump, preview
 
 # PEP 3333, "environ Variables": required unless empty, and the WSGI-defined ones.
 REQUIRED_CGI = ("REQUEST_METHOD", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL")
@@ -32,6 +35,15 @@ REQUIRED_WSGI = (
 CLOSE_NOTICE_S = 5.0
 # How often the closed-marker is asked for meanwhile (an HTTP request each time).
 CLOSE_POLL_S = 0.1
+# How long a request is held in the probe while a second one looks for it (below the 5 s stall
+# limit: on a server that serves one request at a time the second one waits this long).
+HOLD_S = 3.0
+assert HOLD_S <= MAX_HOLD_S
+# Second requests sent while the first is held: each may land in another worker process, so a
+# few are tried before concluding that no other thread of the holding process took one.
+MAX_PEEKS = 8
+# How often a second request is sent meanwhile when the first has not reached the application yet.
+PEEK_POLL_S = 0.05
 # A body large enough to outlast the socket buffers on both sides, so the client really
 # leaves mid-response.
 MID_RESPONSE_BYTES = 16 << 20
@@ -182,9 +194,136 @@ def check_url_scheme(endpoint: Endpoint, expected: str) -> None:
         raise ConformanceFailure(expected, f"wsgi.url_scheme {got!r}")
 
 
-def observe_concurrency_flags(endpoint: Endpoint, expected: str) -> str:
-    environ = probe_environ(endpoint, expected)
-    return ", ".join(f"{key}={value(environ, key)!r}" for key in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"))
+def _flags(report: dict[str, Any]) -> str:
+    return ", ".join(f"wsgi.{key}={report.get(key)!r}" for key in ("multithread", "multiprocess", "run_once"))
+
+
+class _HeldRequest:
+    """The first request, held in the probe (``/probe/hold``) on a connection of its own.
+
+    Resource handling: owns its connection, closed once its response is read or by :meth:`close`.
+    A server that serves one connection at a time may wait for this one's close before it
+    takes the next, so the response is read (and the connection closed) as soon as it comes.
+    """
+
+    def __init__(self, endpoint: Endpoint, token: str, expected: str) -> None:
+        self._expected = expected
+        self.connection = HttpConnection(endpoint)
+        self.report: dict[str, Any] | None = None
+        self.connection.send(request("GET", f"/probe/hold?token={token}&seconds={HOLD_S:g}", headers=[("Connection", "close")]))
+
+    def collect(self) -> dict[str, Any]:
+        """Read its response (bounded like any), close the connection, and return the report."""
+        if self.report is None:
+            try:
+                self.report = _report(self.connection.read_response(expected=self._expected), self._expected)
+            finally:
+                self.connection.close()
+        return self.report
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _peek(endpoint: Endpoint, held: _HeldRequest, token: str, expected: str, *, release: bool = False) -> dict[str, Any]:
+    """A second request asking the probe where the held one is.
+
+    It is made on a thread of its own while this one watches the held request's connection:
+    a server that serves one connection at a time does not even complete the second's TLS
+    handshake until the first is answered and closed, so the first's answer (it was let go, or
+    its time ran out) must be collected meanwhile. Both waits are bounded: the second by the
+    stall limit and the deadline of any exchange, the first by :meth:`_HeldRequest.collect`'s.
+    """
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            target = f"/probe/peek?token={token}" + ("&release=1" if release else "")
+            outcome["report"] = _report(exchange(endpoint, request("GET", target), expected=expected), expected)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    asker = threading.Thread(target=ask, name="wsgi-peek", daemon=True)
+    asker.start()
+    while asker.is_alive():
+        if held.report is None and held.connection.sock.fileno() >= 0:
+            with selectors.DefaultSelector() as selector:
+                selector.register(held.connection.sock, selectors.EVENT_READ)
+                if selector.select(PEEK_POLL_S):
+                    # Readable may be a TLS record with no data (a session ticket): read what
+                    # came, and collect the response only once some of it is there.
+                    held.connection.receive_more(expected, 0)
+                    if held.connection.has_arrivals:
+                        held.collect()
+        else:
+            asker.join(PEEK_POLL_S)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["report"]
+
+
+def check_multithread_flag(endpoint: Endpoint, expected: str) -> str:
+    """Judge wsgi.multithread by what is seen: hold one request in the probe, look for it from others.
+
+    A second request is sent while the first is held inside the application (``/probe/hold``);
+    the second (``/probe/peek``) reports the held request's process and thread beside its own.
+    Another thread of the same process serving it while the first is in flight is the very
+    thing wsgi.multithread speaks of: then the flag must be true. A server that serves one
+    request at a time answers the second only after the first has timed out (``HOLD_S``); there
+    a false flag is right, and a true one is not contradicted ("may be" invoked).
+
+    Returns:
+        What was seen, for the case's actual.
+
+    Raises:
+        ConformanceFailure: wsgi.multithread is false although two requests were in the
+            application at once on two threads of one process.
+    """
+    token = secrets.token_hex(8)
+    same_process: dict[str, Any] | None = None
+    other_processes: list[int] = []
+    peeks = 0
+    held = _HeldRequest(endpoint, token, expected)
+    try:
+        deadline = time.monotonic() + endpoint.deadline.cap(HOLD_S)
+        while peeks < MAX_PEEKS and held.report is None and time.monotonic() < deadline:
+            peeks += 1
+            seen = _peek(endpoint, held, token, expected)
+            marker = seen.get("held")
+            if marker is not None and marker.get("pid") == seen.get("pid") and marker.get("thread") != seen.get("thread"):
+                same_process = seen
+                break
+            if marker is not None:
+                other_processes.append(seen.get("pid"))
+            elif held.report is None:
+                time.sleep(PEEK_POLL_S)  # the first has not reached the application yet
+        if held.report is None:
+            _peek(endpoint, held, token, expected, release=True)
+        first = held.collect()
+    finally:
+        held.close()
+    flags = _flags(first)
+    if same_process is not None:
+        seen_text = (
+            f"two requests in the application at once in one process (pid {first.get('pid')}), "
+            f"on two threads ({first.get('thread')} and {same_process.get('thread')})"
+        )
+        if first.get("multithread") is not True:
+            raise ConformanceFailure(expected, f"{flags}, yet {seen_text}")
+        return f"{flags}: {seen_text}"
+    if other_processes:
+        return (
+            f"{flags}: while the first request was held in the application (pid {first.get('pid')}), "
+            + (f"{len(other_processes)} others were" if len(other_processes) > 1 else "another was")
+            + " served meanwhile by other processes "
+            f"(pids {', '.join(str(pid) for pid in sorted(set(other_processes)))}), none by another thread of its process"
+        )
+    if first.get("released"):
+        return f"{flags}: the first request was released before a second one saw it in the application"
+    return (
+        f"{flags}: one request at a time: the second was answered only once the first had been held "
+        f"its {HOLD_S:g} s and let go"
+    )
 
 
 # --- wsgi.input -------------------------------------------------------------------------
@@ -263,6 +402,66 @@ def check_date_header(endpoint: Endpoint, expected: str) -> None:
     response = exchange(endpoint, request("GET", "/probe/environ"), expected=expected)
     if response.header("date") is None:
         raise ConformanceFailure(expected, f"no Date header ({response.summary()})")
+
+
+def _header_lines(raw_head: bytes, name: bytes) -> list[bytes]:
+    return [line for line in raw_head.split(b"\r\n")[1:] if line.split(b":", 1)[0].strip().lower() == name.lower()]
+
+
+def _encoding_of(data: bytes, text: str) -> str:
+    """Which encoding of ``text`` ``data`` holds: latin-1, UTF-8, or neither (hex shown)."""
+    if text.encode("latin-1") in data:
+        return "latin-1"
+    if text.encode("utf-8") in data:
+        return "UTF-8"
+    return "neither latin-1 nor UTF-8"
+
+
+def check_status_and_headers_as_latin1(endpoint: Endpoint, expected: str) -> None:
+    """The probe's status ``200 Café`` and header ``X-Probe-Latin1: café`` arrive as latin-1 bytes."""
+    with HttpConnection(endpoint) as connection:
+        connection.send(request("GET", "/probe/latin1", headers=[("Connection", "close")]))
+        response = connection.read_response(expected=expected)
+    status_line = response.raw_head.split(b"\r\n", 1)[0]
+    reason = LATIN1_STATUS.split(" ", 1)[1]
+    header_name, header_value = LATIN1_HEADER
+    header_lines = _header_lines(response.raw_head, header_name.encode("ascii"))
+    wrong = []
+    if not status_line.endswith(b" " + reason.encode("latin-1")):
+        wrong.append(f"status line {status_line!r} ({_encoding_of(status_line, reason)})")
+    wanted_line = f"{header_name}: {header_value}".encode("latin-1").lower()
+    if [line.lower() for line in header_lines] != [wanted_line]:
+        shown = ", ".join(repr(line) for line in header_lines) or "absent"
+        encodings = ", ".join(_encoding_of(line, header_value) for line in header_lines) or "not sent"
+        wrong.append(f"{header_name} {shown} ({encodings})")
+    if wrong:
+        raise ConformanceFailure(
+            expected, "; ".join(wrong) + "\n" + "\n".join(hexdump(b"\r\n".join([status_line, *header_lines])))
+        )
+
+
+def check_hop_by_hop_refused(endpoint: Endpoint, expected: str) -> str:
+    """start_response refuses the probe's hop-by-hop header; if not, say whether it was sent.
+
+    Returns:
+        What the server said when it refused, for the case's actual.
+
+    Raises:
+        ConformanceFailure: start_response accepted it; the actual says "dropped" (not on the
+            wire) or "passed through" (in the response).
+    """
+    response = exchange(endpoint, request("GET", "/probe/hop-by-hop"), expected=expected)
+    report = _report(response, expected)
+    name, sent = HOP_BY_HOP_HEADER
+    if report.get("refused"):
+        return f"start_response refused {name}: {sent}: {report['refused']}"
+    on_the_wire = response.header_values(name)
+    fate = (
+        f"passed through: the response carries {name}: {', '.join(on_the_wire)}"
+        if sent in on_the_wire
+        else "dropped: not in the response" + (f" (the server's own {name}: {', '.join(on_the_wire)})" if on_the_wire else "")
+    )
+    raise ConformanceFailure(expected, f"start_response accepted {name}: {sent} without an error; the header was {fate}")
 
 
 def _was_closed(endpoint: Endpoint, token: str, expected: str) -> bool:

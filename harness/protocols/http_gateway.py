@@ -33,8 +33,13 @@ Theory of operation, per connection:
 - *The response.* h11 frames it: the application's Content-Length, else chunked for an
   HTTP/1.1 peer, else a close-delimited body for HTTP/1.0. RFC 9110 §9.3.2: "The server
   MUST NOT send content in the response" to HEAD; the gateway drops the body of a HEAD
-  response (still iterating and closing the application's iterable). Hop-by-hop headers
-  from an application are dropped (PEP 3333: applications "must not" send them).
+  response (still iterating and closing the application's iterable). A hop-by-hop header
+  from an application is refused: ``start_response`` raises ValueError, so the application
+  learns of its mistake while it still runs (and, unless it catches the error and starts an
+  error response with ``exc_info``, the client gets a 500). PEP 3333: "a server or gateway
+  **should** consider it a fatal error for an application to attempt sending them, and raise an
+  error if they are supplied to ``start_response()``." Status and headers are sent as latin-1
+  bytes, one byte per character (PEP 3333, "Unicode Issues").
 - *Cleanup.* PEP 3333: "If the iterable returned by the application has a close() method,
   the server or gateway must call that method upon completion of the current request,
   whether the request was completed normally, or terminated early due to an application
@@ -125,14 +130,31 @@ Part = Union[_Start, _Body, _End, _Abort]
 END, ABORT = _End(), _Abort()
 
 
+def _refuse_hop_by_hop(headers: list[tuple[str, str]]) -> None:
+    """Raise ValueError if an application's headers name a hop-by-hop field (RFC 9110 §7.6.1)."""
+    hop_by_hop = [name for name, _ in headers if name.lower() in HOP_BY_HOP]
+    if hop_by_hop:
+        raise ValueError(f"PEP 3333: hop-by-hop headers are the server's, not the application's: {', '.join(hop_by_hop)}")
+
+
 def _status_part(status: str, headers: list[tuple[str, str]]) -> _Start:
+    """The response's start as bytes: status and headers encoded as latin-1.
+
+    PEP 3333: native strings "must still be translatable to bytes via the Latin-1 encoding", and
+    "only the lower 8 bits may be used" (so "é" goes out as the one byte 0xE9).
+
+    Raises:
+        ValueError: a hop-by-hop header (PEP 3333: a server "should consider it a fatal error for
+            an application to attempt sending them, and raise an error if they are supplied to
+            start_response()"), or a status or header outside latin-1.
+    """
+    _refuse_hop_by_hop(headers)
     code_text, _, reason = status.partition(" ")
-    fields = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in headers
-        if name.lower() not in HOP_BY_HOP
-    ]
-    return _Start(int(code_text), reason.encode("latin-1"), fields)
+    try:
+        fields = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        return _Start(int(code_text), reason.encode("latin-1"), fields)
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"PEP 3333: status and headers must be latin-1 characters ({exc})") from None
 
 
 def _plain_response(status: int, message: str) -> list[Part]:
@@ -153,6 +175,7 @@ def produce_response(application: WsgiApplication, environ: dict) -> Iterator[li
     every case, including when the consumer stops early (``GeneratorExit``).
     """
     started: list[_Start] = []
+    called: list[bool] = []
     headers_sent = False
     written: list[bytes] = []
 
@@ -171,8 +194,12 @@ def produce_response(application: WsgiApplication, environ: dict) -> Iterator[li
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif started:
+        elif called:
+            # PEP 3333: a fatal error "if start_response has already been called within the
+            # current invocation of the application. This includes the case where the first
+            # call to start_response raised an error."
             raise AssertionError("start_response() called twice without exc_info")
+        called.append(True)
         if type(status) is not str or not all(type(n) is str and type(v) is str for n, v in headers):
             raise TypeError("PEP 3333: status and headers must be native strings")
         started[:] = [_status_part(status, headers)]

@@ -1,9 +1,10 @@
-"""wsgi, PEP 3333's response side: write(), exc_info, framing, HEAD, Date, close()."""
+"""wsgi, PEP 3333's response side: write(), exc_info, framing, HEAD, Date, latin-1 status and
+headers, hop-by-hop headers refused, close()."""
 
 from harness.cases import case
 from harness.checks import Endpoint
 from harness.checks import wsgi
-from harness.verdicts import MUST
+from harness.verdicts import MUST, SHOULD
 
 
 @case("wsgi/response/1", level=MUST,
@@ -39,6 +40,31 @@ def test_head_response_has_no_content(endpoint: Endpoint) -> None:
       expected="a Date header on the probe's 200 response, which sets none")
 def test_date_header_is_added(endpoint: Endpoint) -> None:
     wsgi.check_date_header(endpoint, "a Date header")
+
+
+@case("wsgi/response/6", level=MUST,
+      requirement=(
+          'PEP 3333: "Note also that strings passed to ``start_response()`` as a status or as response headers '
+          "**must** follow :rfc:`2616` with respect to encoding. That is, they must either be ISO-8859-1 characters, "
+          'or use :rfc:`2047` MIME encoding." and "even if Python\'s ``str`` type is actually Unicode "under the '
+          'hood", the *content* of native strings must still be translatable to bytes via the Latin-1 encoding!"'
+      ),
+      expected="status '200 Caf\u00e9' and 'X-Probe-Latin1: caf\u00e9' sent as latin-1: the byte E9, not UTF-8's C3 A9")
+def test_status_and_headers_are_sent_as_latin1(endpoint: Endpoint) -> None:
+    wsgi.check_status_and_headers_as_latin1(endpoint, "status and header bytes in latin-1")
+
+
+@case("wsgi/response/7", level=SHOULD,
+      requirement=(
+          'PEP 3333: "Applications and middleware are forbidden from using HTTP/1.1 "hop-by-hop" features or '
+          "headers, any equivalent features in HTTP/1.0, or any headers that would affect the persistence of the "
+          "client's connection to the web server.  These features are the exclusive province of the actual web "
+          "server, and a server or gateway **should** consider it a fatal error for an application to attempt "
+          'sending them, and raise an error if they are supplied to ``start_response()``."'
+      ),
+      expected="start_response raises when given Keep-Alive: timeout=5 (the actual says what it raised)")
+def test_hop_by_hop_header_is_refused(endpoint: Endpoint, record_observation) -> None:
+    record_observation(wsgi.check_hop_by_hop_refused(endpoint, "start_response refuses a hop-by-hop header"))
 
 
 PEP_CLOSE = (
