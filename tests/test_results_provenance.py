@@ -101,3 +101,33 @@ def test_a_shared_secret_given_to_the_suite_never_reaches_the_results_file(tmp_p
     assert run.cases and all(record["verdict"] != "ERROR" for record in run.cases.values())
     assert secret not in (tmp_path / "results.json").read_text()
     assert secret not in run.output
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _committed_results() -> list[Path]:
+    return sorted((REPO_ROOT / "results").glob("**/*.json"))
+
+
+def test_committed_results_were_recorded_against_todays_cases_of_each_service_they_judge() -> None:
+    """The README's tables, the findings ledger and the report's screenshot are generated from
+    the committed results: a case added, reworded or re-levelled without re-recording would
+    leave them describing a catalogue that no longer exists (the report would warn)."""
+    current = {
+        service: catalogue_digest([spec for spec in load_cases() if spec.service == service])
+        for service in {spec.service for spec in load_cases()}
+    }
+    stale = []
+    checked = 0
+    for path in _committed_results():
+        document = json.loads(path.read_text())
+        if "cases" not in document:  # not a results file (the interpreter matrix)
+            continue
+        recorded = document["suite"]["service_catalogues"]
+        for service in sorted({record["service"] for record in document["cases"]}):
+            checked += 1
+            if recorded.get(service) != current.get(service):
+                stale.append(f"{path.relative_to(REPO_ROOT)}: {service}")
+    assert checked > 0
+    assert not stale, "re-record these results (their service's cases changed): " + "; ".join(stale)
