@@ -3,9 +3,12 @@
 ``python -m harness.bulk [--runner NAME]... [--write-size BYTES]... [--repetitions N] [--out DIR]``
 
 What is measured. For each target and write size, one connection carries 1 GiB *through* the
-server and back: the client writes ``write_size`` bytes per ``send`` and reads into a buffer
-of the same size per ``recv_into``, at once (one non-blocking loop), and checks every byte
-that comes back against what it sent. The figure is the per-direction goodput, 1 GiB over the
+server and back: the client writes ``write_size`` bytes per ``send`` and reads up to
+``RECEIVE_BYTES`` (1 MiB, or the write size if larger) per ``recv_into``, at once (one
+non-blocking loop), and checks every byte that comes back against what it sent. The client is
+the instrument, so it is kept off the critical path: a select() only when a pass moved nothing,
+memcmp for the check, a pattern small enough to stay in cache (measured: each was, in turn,
+what limited the figures). The figure is the per-direction goodput, 1 GiB over the
 wall time from the first byte written to the last read (the bytes are one array-tcp frame:
 a 27-byte header, then the payload), in Gbit/s (10^9 bit/s): both
 directions of loopback carry 1 GiB at the same time. Our runners serve ``array-tcp`` (its
@@ -72,9 +75,12 @@ BULK_SERVICE = "array-tcp"
 # a reference runner reads per recv().
 DEFAULT_WRITE_SIZES = (1 << 20, 64 << 10)
 
-# Bytes of a distinct pattern the 1 GiB is made of (sent 16 times): every byte that comes back
-# is compared with the byte sent at its offset.
-PATTERN_BYTES = 64 << 20
+# The period of the random pattern the 1 GiB is made of: every byte that comes back is compared
+# with the byte sent at its offset, so a byte lost, repeated or moved is caught unless it moved
+# by a multiple of this. Odd, so no power-of-two chunk size (a server's read, a ring) divides
+# it; 8 MiB, so the pattern stays in cache: with a 64 MiB one the client spent 0.69 s of CPU
+# per GiB instead of 0.48 and was the limit at 1 MiB writes (measured on uvloop, 3 runs).
+PATTERN_BYTES = (8 << 20) + 4099
 
 # What the recv-and-concatenate receiver asks of each recv(): the reference runners' size.
 RECV_CONCATENATE_BYTES = 64 << 10
@@ -149,9 +155,9 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
     Raises:
         RuntimeError: a byte came back wrong, the server closed or stalled.
     """
-    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
-    pattern_view = memoryview(pattern)
     receive_buffer = bytearray(max(write_size, RECEIVE_BYTES))
+    pattern = make_pattern(max(write_size, len(receive_buffer)))
+    pattern_view = memoryview(pattern)
     receive_view = memoryview(receive_buffer)
     sent = received = 0
     server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
@@ -180,7 +186,7 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
                 moved = False
                 if sent < total:
                     offset = sent % PATTERN_BYTES
-                    size = min(write_size, total - sent, PATTERN_BYTES - offset)
+                    size = min(write_size, total - sent)
                     try:
                         sent += send(pattern_view[offset : offset + size])
                         moved = True
@@ -210,8 +216,17 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
     return Sample(wall, client_cpu, server_cpu, total)
 
 
+def make_pattern(longest_slice: int) -> np.ndarray:
+    """One period of the random pattern, followed by its first ``longest_slice`` bytes again,
+    so that the ``longest_slice`` bytes at any stream offset are one contiguous slice (a write
+    is never cut in two at the period's end, a comparison is one memcmp)."""
+    period = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
+    return np.concatenate([period, period[:longest_slice]])
+
+
 def _check_returned(pattern: np.ndarray, offset: int, data: memoryview) -> None:
-    """Compare ``data`` with the pattern bytes at stream ``offset`` (wrapping around).
+    """Compare ``data`` with the pattern bytes at stream ``offset`` (a :func:`make_pattern`
+    at least ``len(data)`` longer than its period).
 
     The check runs in the timed loop, on the client's core, beside its send and receive
     copies, so its cost is part of what the table measures: it is libc's ``memcmp`` where
@@ -220,19 +235,15 @@ def _check_returned(pattern: np.ndarray, offset: int, data: memoryview) -> None:
     bottleneck).
     """
     position = offset % PATTERN_BYTES
-    first = min(len(data), PATTERN_BYTES - position)
+    if position + len(data) > len(pattern):
+        raise ValueError(f"the pattern is {len(pattern) - PATTERN_BYTES} bytes too short past its period for {len(data)}")
     returned = np.frombuffer(data, dtype=np.uint8)
     if _MEMCMP is not None:
-        # Addresses computed here, not through slices' .ctypes: at 64 KiB writes this check
-        # runs 16,384 times per GiB, and each numpy attribute costs a microsecond.
-        returned_at, pattern_at = returned.ctypes.data, pattern.ctypes.data
-        equal = _MEMCMP(returned_at, pattern_at + position, first) == 0 and (
-            first == len(data) or _MEMCMP(returned_at + first, pattern_at, len(data) - first) == 0
-        )
+        # Addresses, not slices' .ctypes: at 64 KiB writes this check runs 16,384 times per
+        # GiB, and each numpy attribute costs a microsecond.
+        equal = not returned.size or _MEMCMP(returned.ctypes.data, pattern.ctypes.data + position, len(data)) == 0
     else:
-        equal = _equal_words(returned[:first], pattern[position : position + first]) and _equal_words(
-            returned[first:], pattern[: len(data) - first]
-        )
+        equal = _equal_words(returned, pattern[position : position + len(data)])
     if not equal:
         raise RuntimeError(f"a byte differing from the one sent, within bytes {offset}-{offset + len(data)}")
 
@@ -360,7 +371,9 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
         f"load average before {meta['load_before']}, after {meta['load_after']}; {meta['date']}.",
         f"Median of {meta['repetitions']} (min-max), after one warm-up transfer. Gbit/s = 10^9 bit/s, "
         "per direction, both directions at once. CPU s/GiB per direction: client (our process or "
-        "iperf3's client) and server (its process tree). iperf3 = `--bidir -n 1G -l WRITE`.",
+        "iperf3's client) and server (its process tree). iperf3 = `--bidir -n 1G -l WRITE`. "
+        f"Read sizes differ: our client reads up to {RECEIVE_BYTES // 1024} KiB per recv whatever the "
+        "write size, and iperf3's `-l` sets its reads as well as its writes.",
         "",
     ]
     for size, group in by_size.items():

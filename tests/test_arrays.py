@@ -568,7 +568,7 @@ LARGE_FRAME_SERVER_GROWTH_BOUND = 64 << 20  # the back-pressure tests' bound (DE
 @pytest.mark.slow
 def test_ci_carries_one_frame_past_4_gib_through_a_server_in_bounded_memory() -> None:
     """The one 4 GiB + 1 frame CI runs (without --large): through a reference server and back,
-    every byte compared with the byte sent at its offset, the client holding a 64 MiB pattern
+    every byte compared with the byte sent at its offset, the client holding an 8 MiB pattern
     and a 1 MiB buffer, the server's memory (Pss over its session) growing by less than 64 MiB."""
     with launch_server("array-tcp", LARGE_FRAME_RUNNER) as server:
         with MemorySampler(server.pid) as memory:

@@ -14,6 +14,7 @@ from harness.bulk import (
     Point,
     Sample,
     _check_returned,
+    make_pattern,
     chart,
     goal_lines,
     markdown,
@@ -27,16 +28,17 @@ MIB = 1 << 20
 
 def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
     with launch_server("array-tcp", "threading") as server:
-        sample = transfer_through(server.address, 4 * MIB, 64 * 1024, server.pid)
-    assert sample.total_bytes == 4 * MIB
+        # Past the pattern's period: the sends and the checks wrap around it.
+        sample = transfer_through(server.address, PATTERN_BYTES + MIB, 64 * 1024, server.pid)
+    assert sample.total_bytes == PATTERN_BYTES + MIB
     assert sample.wall_s > 0 and sample.client_cpu_s >= 0
     assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
 
 
 def test_a_wrong_byte_anywhere_is_caught_across_the_pattern_wrap() -> None:
-    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
-    offset = PATTERN_BYTES - 10  # the chunk wraps around the end of the pattern
-    good = np.concatenate([pattern[-10:], pattern[:22]])
+    pattern = make_pattern(64)
+    offset = PATTERN_BYTES - 10  # the chunk wraps around the end of the pattern's period
+    good = np.concatenate([pattern[PATTERN_BYTES - 10 : PATTERN_BYTES], pattern[:22]])
     _check_returned(pattern, offset, memoryview(good.tobytes()))
     bad = good.copy()
     bad[20] ^= 1
@@ -62,14 +64,34 @@ def test_the_check_catches_a_byte_wherever_it_lies(
 ) -> None:
     if comparison == "numpy words":
         monkeypatch.setattr("harness.bulk._MEMCMP", None)
-    pattern = np.random.default_rng(1).integers(0, 256, PATTERN_BYTES, dtype=np.uint8)
     length = 4096 + 13  # not a multiple of 8: a tail of five bytes compared one by one
-    good = np.concatenate([pattern, pattern])[offset % PATTERN_BYTES :][:length].copy()
+    pattern = make_pattern(length)
+    period = pattern[:PATTERN_BYTES]
+    good = np.concatenate([period, period])[offset % PATTERN_BYTES :][:length].copy()
     _check_returned(pattern, offset, memoryview(good.tobytes()))
     bad = good.copy()
     bad[flipped] ^= 0x80
     with pytest.raises(RuntimeError, match="differing"):
         _check_returned(pattern, offset, memoryview(bad.tobytes()))
+
+
+@pytest.mark.parametrize("chunk", [4096, 65536, 256 << 10, 1 << 20])
+def test_a_dropped_or_repeated_power_of_two_chunk_is_caught(chunk: int) -> None:
+    """The period is odd: a server that loses or repeats one read's worth of bytes (a power of
+    two) shifts the rest of the stream by an amount the pattern never repeats at."""
+    pattern = make_pattern(2 * chunk)
+    offset = 5 * chunk
+    after_a_drop = pattern[(offset + chunk) % PATTERN_BYTES :][:chunk].tobytes()
+    with pytest.raises(RuntimeError, match="differing"):
+        _check_returned(pattern, offset, memoryview(after_a_drop))
+    after_a_repeat = pattern[(offset - chunk) % PATTERN_BYTES :][:chunk].tobytes()
+    with pytest.raises(RuntimeError, match="differing"):
+        _check_returned(pattern, offset, memoryview(after_a_repeat))
+
+
+def test_a_pattern_too_short_for_the_chunk_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="too short"):
+        _check_returned(make_pattern(16), PATTERN_BYTES - 4, memoryview(bytes(64)))
 
 
 def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
