@@ -96,6 +96,11 @@ HOP_BY_HOP_HEADER = ("Keep-Alive", "timeout=5")
 MAX_HOLD_S = 4.0
 # How often a held request looks for its release marker.
 HOLD_POLL_S = 0.01
+# A marker older than this belongs to no experiment still running (a hold lasts MAX_HOLD_S, a
+# close() marker is asked for within the case's own bounded wait): the next experiment removes
+# it, so the rare marker nobody asked for (a release that arrived as its hold timed out, a
+# close() after the client gave up) does not pile up in the temporary folder.
+STALE_MARKER_S = 60.0
 
 
 def _json_response(start_response: StartResponse, report: Any, status: str = "200 OK") -> list[bytes]:
@@ -248,6 +253,24 @@ def _where(environ: dict) -> dict[str, Any]:
     }
 
 
+def sweep_stale_markers(now: float | None = None) -> int:
+    """Remove markers older than :data:`STALE_MARKER_S`. Returns how many were removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        markers = list(MARKER_FOLDER.iterdir())
+    except FileNotFoundError:
+        return 0
+    for marker in markers:
+        try:
+            if now - marker.stat().st_mtime > STALE_MARKER_S:
+                marker.unlink()
+                removed += 1
+        except FileNotFoundError:  # another worker's experiment took it meanwhile
+            pass
+    return removed
+
+
 def hold(environ: dict, start_response: StartResponse) -> list[bytes]:
     token = _token(environ)
     try:
@@ -258,6 +281,7 @@ def hold(environ: dict, start_response: StartResponse) -> list[bytes]:
         return _json_response(start_response, {"error": f"token must be hex, seconds 0..{MAX_HOLD_S:g}"}, "400 Bad Request")
     where = _where(environ)
     MARKER_FOLDER.mkdir(exist_ok=True)
+    sweep_stale_markers()
     held, release = MARKER_FOLDER / f"{token}.held", MARKER_FOLDER / f"{token}.release"
     partial = MARKER_FOLDER / f"{token}.held.{os.getpid()}.{threading.get_ident()}"
     partial.write_text(json.dumps(where))
@@ -324,6 +348,7 @@ def closing(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         size = -1
     if token is None or not 0 <= size <= MAX_CLOSING_BYTES:
         return _json_response(start_response, {"error": "token must be hex, size 0..64 MiB"}, "400 Bad Request")
+    sweep_stale_markers()
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
     return _ClosingBody(token, size)
 
