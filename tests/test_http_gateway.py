@@ -323,3 +323,57 @@ def test_status_and_headers_go_out_as_latin1_bytes() -> None:
     out = started(app).feed(GET)
     assert out.startswith(b"HTTP/1.1 200 Caf\xe9\r\n") and b"X-Word: caf\xe9\r\n" in out
     assert b"\xc3\xa9" not in out
+
+
+def _dated_app(date_header: str | None):
+    def app(environ, start_response):
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
+        if date_header is not None:
+            headers.append(("Date", date_header))
+        start_response("200 OK", headers)
+        return [b"ok"]
+
+    return app
+
+
+def test_a_repeated_response_reuses_h11_s_validated_event_within_its_second() -> None:
+    import harness.protocols.http_gateway as gateway
+
+    gateway._RESPONSE_EVENTS.clear()
+    now = [1_700_000_000.2]
+    drive = started(_dated_app("Thu, 01 Jan 1970 00:00:00 GMT"), clock=lambda: now[0])
+    first = responses(drive.feed(GET))
+    events_after_first = dict(gateway._RESPONSE_EVENTS)
+    second = responses(drive.feed(GET))
+    assert first == second and len(events_after_first) == 1
+    assert gateway._RESPONSE_EVENTS == events_after_first  # the same event, not a new one
+    [(_, headers, _)] = first
+    assert headers[b"date"] == b"Tue, 14 Nov 2023 22:13:20 GMT"  # ours: the application's gave way
+    now[0] += 1.0  # the next second: a new Date, a new event
+    [(_, headers, _)] = responses(drive.feed(GET))
+    assert headers[b"date"] == b"Tue, 14 Nov 2023 22:13:21 GMT" and len(gateway._RESPONSE_EVENTS) == 2
+
+
+def test_the_kept_events_are_bounded() -> None:
+    import harness.protocols.http_gateway as gateway
+
+    gateway._RESPONSE_EVENTS.clear()
+    for second in range(gateway.RESPONSE_EVENTS_KEPT * 2):
+        drive = started(_dated_app(None), clock=lambda second=second: float(second))
+        assert [status for status, _, _ in responses(drive.feed(GET))] == [200]
+    assert 0 < len(gateway._RESPONSE_EVENTS) <= gateway.RESPONSE_EVENTS_KEPT
+
+
+def test_a_header_h11_refuses_is_refused_every_time_not_kept() -> None:
+    import harness.protocols.http_gateway as gateway
+
+    def bad_value_app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2"), ("X-Bad", "a\x00b")])
+        return [b"ok"]
+
+    gateway._RESPONSE_EVENTS.clear()
+    for _ in range(2):
+        drive = started(bad_value_app)
+        assert drive.feed(GET) == b""  # h11 refused the response: the connection closes
+        assert drive.protocol.wants_close
+    assert not gateway._RESPONSE_EVENTS
