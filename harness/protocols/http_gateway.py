@@ -541,12 +541,8 @@ class WsgiGatewayProtocol:
             self._finish_exchange()
 
     def _response_event(self, part: _Start, close: bool) -> h11.Response:
-        """h11's Response for ``part``, with the headers the gateway adds to every response.
-
-        RFC 9110 §6.6.1: "An origin server with a clock (as defined in Section 5.6.7) MUST
-        generate a Date header field in all 2xx (Successful) responses to requests for which
-        the server is the origin (and MAY do so elsewhere)." The application's own Date, if
-        any, gives way to it.
+        """h11's Response for ``part``, with :meth:`_server_headers` first (the application's
+        own Date, if any, gives way to ours) and ``Connection: close`` when closing.
 
         h11 validates every field of a Response as it is built (a regular expression per name
         and per value: about 5 µs for a small response, against ~45 µs for h11's whole
@@ -555,10 +551,11 @@ class WsgiGatewayProtocol:
         went into it, this second's Date included (h11 never mutates an event it sends).
         """
         date = http_date(self._clock())
-        key = (part.status, part.reason, date, close, tuple(part.headers))
+        key = (type(self), part.status, part.reason, date, close, tuple(part.headers))
         response = _RESPONSE_EVENTS.get(key)
         if response is None:
-            headers = [(b"Date", date), *(field for field in part.headers if field[0].lower() != b"date")]
+            headers = self._server_headers(date)
+            headers += [field for field in part.headers if field[0].lower() != b"date"]
             if close:
                 headers.append((b"Connection", b"close"))
             response = h11.Response(status_code=part.status, headers=headers, reason=part.reason)
@@ -566,6 +563,15 @@ class WsgiGatewayProtocol:
                 _RESPONSE_EVENTS.clear()  # a new second, or many distinct responses: start again
             _RESPONSE_EVENTS[key] = response
         return response
+
+    def _server_headers(self, date: bytes) -> list[tuple[bytes, bytes]]:
+        """Headers the gateway adds to every response, given this second's IMF-fixdate.
+
+        RFC 9110 §6.6.1: "An origin server with a clock (as defined in Section 5.6.7) MUST
+        generate a Date header field in all 2xx (Successful) responses to requests for which
+        the server is the origin (and MAY do so elsewhere)."
+        """
+        return [(b"Date", date)]
 
     def _finish_exchange(self) -> None:
         if self._run is not None:
@@ -580,8 +586,9 @@ class WsgiGatewayProtocol:
             self._process()  # a pipelined request may already be buffered
 
 
-# Validated h11 Response events by (status, reason, Date, close, the application's headers):
-# shared by every connection of the process (a dict's get and set are atomic under the GIL).
+# Validated h11 Response events by (gateway class, status, reason, Date, close, the
+# application's headers), shared by every connection of the process (a dict's get and set are
+# atomic under the GIL).
 RESPONSE_EVENTS_KEPT = 64
 _RESPONSE_EVENTS: dict[tuple[Any, ...], h11.Response] = {}
 
