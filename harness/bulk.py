@@ -156,7 +156,7 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
         RuntimeError: a byte came back wrong, the server closed or stalled.
     """
     receive_buffer = bytearray(max(write_size, RECEIVE_BYTES))
-    pattern = make_pattern(max(write_size, len(receive_buffer)))
+    pattern = make_pattern(len(receive_buffer))  # no send or receive is longer than the buffer
     pattern_view = memoryview(pattern)
     receive_view = memoryview(receive_buffer)
     sent = received = 0

@@ -18,7 +18,7 @@ from fixtures.suite_run import run_suite
 from harness.cases import CaseSpec
 from harness.catalogue import load_cases
 from harness.launch import launch_server
-from harness.provenance import PROVENANCE_KEYS, catalogue_digest
+from harness.provenance import PROVENANCE_KEYS, catalogue_digest, service_catalogues
 from harness.verdicts import INFO, MUST, SHOULD
 from tests.test_verdicts import FakeServer, echo_but_never_close, run_pytest
 
@@ -114,10 +114,7 @@ def test_committed_results_were_recorded_against_todays_cases_of_each_service_th
     """The README's tables, the findings ledger and the report's screenshot are generated from
     the committed results: a case added, reworded or re-levelled without re-recording would
     leave them describing a catalogue that no longer exists (the report would warn)."""
-    current = {
-        service: catalogue_digest([spec for spec in load_cases() if spec.service == service])
-        for service in {spec.service for spec in load_cases()}
-    }
+    current = service_catalogues(load_cases())
     stale = []
     checked = 0
     for path in _committed_results():
