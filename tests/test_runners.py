@@ -20,6 +20,7 @@ import pytest
 from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, Runner
+from harness.runners.blocking import ConnectionTracker
 from tests.runner_host import FAREWELL, GREETING
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,6 +177,27 @@ def test_runner_stops_with_a_client_connected_and_leaves_no_process(runner: str)
         for client in clients:
             client.close()
         server.stop()
+
+
+def test_connection_tracked_after_the_stop_is_shut_down_at_once() -> None:
+    """The race a stop can lose: a pool thread's accept() returned just before the stop, and
+    the connection is tracked only after shutdown_all() took its list. It must be woken
+    too, or its thread sits in recv for the idle timeout (seen once in CI: "pool thread
+    pool-1 did not stop in 5 s")."""
+    tracker = ConnectionTracker()
+    served, peer = socket.socketpair()
+    with served, peer:
+        tracker.add(served)  # before the stop: a plain tracked connection, still open
+        served.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            served.recv(1)
+        late, late_peer = socket.socketpair()
+        with late, late_peer:
+            tracker.shutdown_all()
+            assert served.recv(1) == b""  # woken by the stop
+            tracker.add(late)  # accepted before the stop, tracked after it
+            late.settimeout(IO_TIMEOUT_S)
+            assert late.recv(1) == b"", "a connection tracked after the stop was left open"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

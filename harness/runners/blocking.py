@@ -194,10 +194,19 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._live: set[socket.socket] = set()
+        self._shut_down = False
 
     def add(self, conn: socket.socket) -> None:
+        """Track ``conn``; after :meth:`shutdown_all`, shut it down at once instead.
+
+        A connection accepted just as the stop runs reaches here after the stop took its
+        list: tracked but never shut down, its thread would sit in ``recv`` for the whole
+        idle timeout and the stop would outlast its grace period.
+        """
         with self._lock:
             self._live.add(conn)
+            if self._shut_down:
+                _shut_down_quietly(conn)
 
     def discard(self, conn: socket.socket) -> None:
         with self._lock:
@@ -214,10 +223,16 @@ class ConnectionTracker:
             self.discard(conn)
 
     def shutdown_all(self) -> None:
+        """Shut down every live connection, and every one added from now on."""
         with self._lock:
+            self._shut_down = True
             live = list(self._live)
         for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its owner
+            _shut_down_quietly(conn)
+
+
+def _shut_down_quietly(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by its owner
