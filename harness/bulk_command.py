@@ -25,7 +25,7 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``wirecheck bulk`` (also ``python -m harness.bulk``)."""
     parser.add_argument("--runner", action="append", default=[], help="only these runners (repeatable; default all)")
     parser.add_argument(
-        "--write-size", action="append", type=int, default=[], help="bytes per send/recv (repeatable; default 1 MiB, 64 KiB)"
+        "--write-size", action="append", type=int, default=[], help="bytes per send (repeatable; default 1 MiB, 64 KiB; the client reads up to 1 MiB, or the write size if larger, per recv)"
     )
     parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
     parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")

@@ -6,6 +6,9 @@ MiB through a reference server and check what the numbers are made of, not what 
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,7 @@ from harness.bulk import (
     Point,
     Sample,
     _check_returned,
+    _iperf3_sample,
     make_pattern,
     chart,
     goal_lines,
@@ -33,6 +37,63 @@ def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
     assert sample.total_bytes == PATTERN_BYTES + MIB
     assert sample.wall_s > 0 and sample.client_cpu_s >= 0
     assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
+
+
+def _one_connection_echo(damage_at: int | None, close_after: int | None) -> tuple[tuple[str, int], threading.Thread]:
+    """A loopback echo for one connection that flips the byte at ``damage_at`` or closes
+    after ``close_after`` bytes: a server the transfer must call wrong, and not hang on."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as conn:
+            conn.settimeout(10)
+            echoed = 0
+            try:
+                while close_after is None or echoed < close_after:
+                    data = bytearray(conn.recv(1 << 16))
+                    if not data:
+                        return
+                    if damage_at is not None and echoed <= damage_at < echoed + len(data):
+                        data[damage_at - echoed] ^= 0xFF
+                    conn.sendall(data)
+                    echoed += len(data)
+            except ConnectionError:
+                pass  # the client gave up on us, as it should
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname(), thread
+
+
+@pytest.mark.parametrize(
+    ("damage_at", "close_after", "message"),
+    [(64 + 3 * MIB + 5, None, "a byte differing"), (None, 2 * MIB, "the server (closed|reset the connection) after")],
+    ids=["wrong-byte", "closed-mid-transfer"],
+)
+def test_a_wrong_or_closing_server_fails_the_transfer_and_its_sender_stops(damage_at, close_after, message) -> None:
+    address, server = _one_connection_echo(damage_at, close_after)
+    before = {thread.name for thread in threading.enumerate()}
+    with pytest.raises(RuntimeError, match=message):
+        transfer_through(address, 16 * MIB, MIB, None)
+    server.join(10)
+    assert "bulk-sender" not in {thread.name for thread in threading.enumerate()} - before
+
+
+def test_iperf3_s_figure_is_the_mean_of_its_two_streams() -> None:
+    gib = 1 << 30
+    end = {
+        "sum_received": {"bytes": gib, "seconds": 0.3, "bits_per_second": gib * 8 / 0.3},
+        "sum_received_bidir_reverse": {"bytes": gib // 2, "seconds": 0.3, "bits_per_second": gib * 4 / 0.3},
+        "cpu_utilization_percent": {"host_total": 90.0, "remote_total": 60.0},
+    }
+    sample = _iperf3_sample(end)
+    assert sample is not None
+    assert sample.total_bytes == 3 * gib // 4 and sample.wall_s == 0.3
+    assert sample.gbit_per_s == pytest.approx((gib * 8 / 0.3 + gib * 4 / 0.3) / 2 / 1e9)
+    assert sample.forward_gbit_per_s == round(gib * 8 / 0.3 / 1e9, 3)
+    assert sample.client_cpu_s == pytest.approx(0.27) and sample.server_cpu_s == pytest.approx(0.18)
+    del end["sum_received_bidir_reverse"]  # an iperf3 run without --bidir: not comparable
+    assert _iperf3_sample(end) is None
 
 
 def test_a_wrong_byte_anywhere_is_caught_across_the_pattern_wrap() -> None:
