@@ -3,7 +3,11 @@ PEP 3333's environ and start_response; the worker pool's wake path; cleanup on d
 
 from __future__ import annotations
 
+import os
+import select
 import sys
+import threading
+import time
 
 import h11
 import pytest
@@ -14,8 +18,12 @@ from harness.protocols.http_gateway import (
     MAX_HEADER_BYTES,
     MAX_TARGET_BYTES,
     PIPELINE_HOLD_BYTES,
+    QUEUED_PARTS,
     REQUEST_DEADLINE_S,
     WsgiGatewayProtocol,
+    _Body,
+    _PooledRun,
+    _worker_pool,
 )
 from tests.sansio import Drive
 
@@ -274,6 +282,51 @@ def test_on_an_event_loop_the_application_runs_in_the_pool_and_wakes_the_runner(
         assert drive.woken.wait(10)
         out += drive.pull_all()
     assert responses(out)[0][2] == b"GET /hello "
+
+
+def test_a_pooled_run_holds_at_most_its_bound_of_parts_and_hands_them_over_in_order() -> None:
+    """A body streamed faster than the runner takes it: the worker stops at QUEUED_PARTS
+    (waiting on the event it makes only then) and goes on as parts are taken."""
+    count = 4 * QUEUED_PARTS
+    woken = threading.Event()
+    run = _PooledRun(iter([[_Body(b"%d" % n)] for n in range(count)]), woken.set)
+    deadline = time.monotonic() + 10
+    while len(run._ready) < QUEUED_PARTS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert len(run._ready) == QUEUED_PARTS, "the worker went past its bound, or never reached it"
+    taken = []
+    while len(taken) < count and time.monotonic() < deadline:
+        part = run.next_part()
+        if part is None:
+            woken.wait(0.05)
+            woken.clear()
+        else:
+            taken.append(part.data)
+    assert taken == [b"%d" % n for n in range(count)]
+
+
+def test_a_forked_child_makes_a_worker_pool_of_its_own() -> None:
+    """The parent's pool threads do not exist in a child: a job submitted to an inherited pool
+    would never run."""
+    parent_pool = _worker_pool()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running pytest's teardown
+        try:
+            pool = _worker_pool()
+            ran = threading.Event()
+            pool.submit(ran.set)
+            os.write(write_end, b"1" if pool is not parent_pool and ran.wait(5) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        assert select.select([read_end], [], [], 10)[0], "the child did not report in 10 s"
+        assert os.read(read_end, 1) == b"1"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
 
 
 def test_start_response_refuses_a_hop_by_hop_header_with_value_error() -> None:
