@@ -354,6 +354,20 @@ def iperf3_point(write_size: int, repetitions: int, total: int) -> Point:
     return point
 
 
+def iperf3_version() -> str | None:
+    """``iperf 3.12``, say: the reference moves with it (from 3.16 iperf3 runs a thread per
+    stream, where 3.12 is one select() loop), so a run records which one it measured."""
+    binary = shutil.which("iperf3")
+    if binary is None:
+        return None
+    try:
+        completed = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = completed.stdout.strip().splitlines()[:1]
+    return first[0].split(" (")[0] if first else None
+
+
 def _run_iperf3_client(binary: str, port: int, write_size: int, total: int, pin: Callable) -> Sample | None:
     argv = [binary, "-c", "127.0.0.1", "-p", str(port), "--bidir", "-n", str(total), "-l", str(write_size), "-J"]
     for _ in range(50):  # the server binds within milliseconds; retry a refused connect briefly
@@ -445,7 +459,7 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
         f"load average before {meta['load_before']}, after {meta['load_after']}; {meta['date']}.",
         f"Median of {meta['repetitions']} (min-max), after one warm-up transfer. Gbit/s = 10^9 bit/s, "
         "per direction, both directions at once. CPU s/GiB per direction: client (our process or "
-        "iperf3's client) and server (its process tree). iperf3 = `--bidir -n 1G -l WRITE`, the mean "
+        f"iperf3's client) and server (its process tree). iperf3 ({meta.get('iperf3') or 'version unknown'}) = `--bidir -n 1G -l WRITE`, the mean "
         "of its two streams' rates (they do not share the machine evenly; each is given below its table). "
         f"Read sizes differ: our client reads up to {RECEIVE_BYTES // 1024} KiB per recv whatever the "
         "write size, and iperf3's `-l` sets its reads as well as its writes.",
@@ -638,6 +652,7 @@ def run_bulk(options: argparse.Namespace) -> int:
         "repetitions": options.repetitions,
         "bytes": options.bytes,
         "python": sys.version.split()[0],
+        "iperf3": iperf3_version(),
     }
     options.out.mkdir(parents=True, exist_ok=True)
     receive = receive_path_cpu(options.bytes, options.repetitions)

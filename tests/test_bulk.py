@@ -162,9 +162,10 @@ def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
         Point("socat_echo", 1 << 20, error="stalled for 30 s after 3768320 of 1073741824 bytes back"),
         Point("iperf3", 1 << 20, [Sample(0.5, 0.5, 0.6, gib)] * 3),
     ]
-    meta = {"machine": "test", "cpus": 2, "pinned": True, "load_before": "0", "load_after": "0", "date": "today", "repetitions": 3, "bytes": gib}
+    meta = {"machine": "test", "cpus": 2, "pinned": True, "load_before": "0", "load_after": "0", "date": "today", "repetitions": 3, "bytes": gib, "iperf3": "iperf 3.12"}
     table = markdown(points, meta)
     assert table.startswith("# Bulk transfer: 1 GiB through each server")
+    assert "iperf3 (iperf 3.12) = `--bidir" in table  # the reference moves with iperf3's version
     # median wall 2 s for 1 GiB: 4.29 Gbit/s; iperf3 0.5 s: 17.18 Gbit/s; ratio 0.25
     assert "| runner:selectors | 4.29 | 2.15-8.59 | 0.25 | 1.00 | 1.50 |" in table
     assert "| socat_echo | failed: stalled" in table
