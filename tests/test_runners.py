@@ -12,6 +12,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import pytest
 
 from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
-from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, Runner
+from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, STOP_SIGNALS, Runner, RunnerOptions
 from harness.runners.blocking import ConnectionTracker
-from tests.runner_host import FAREWELL, GREETING
+from tests.runner_host import FAREWELL, GREETING, ShoutingProtocol
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_RUNNERS = runners_for(STREAM)
@@ -198,6 +199,32 @@ def test_connection_tracked_after_the_stop_is_shut_down_at_once() -> None:
             tracker.add(late)  # accepted before the stop, tracked after it
             late.settimeout(IO_TIMEOUT_S)
             assert late.recv(1) == b"", "a connection tracked after the stop was left open"
+
+
+def test_prefork_threads_leaves_the_stop_signals_to_the_thread_that_waits_for_them() -> None:
+    """A SIGTERM the kernel hands to a pool thread (one returning from accept() or recv())
+    never wakes the main thread asleep in its wait: the stop is lost until a SIGKILL (seen
+    once in CI). The pool threads must block the stop signals."""
+    masks: list[set[int]] = []
+
+    class RecordingProtocol(ShoutingProtocol):
+        def connection_made(self, context) -> None:
+            masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            super().connection_made(context)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    runner_class = load_runner("prefork-threads", STREAM)
+    runner = runner_class(RecordingProtocol, listener, RunnerOptions(workers=2), RUNNERS["prefork-threads"].traits)
+    serving = threading.Thread(target=runner.serve)
+    serving.start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=IO_TIMEOUT_S) as client:
+            assert recv_exactly(client, len(GREETING)) == GREETING
+    finally:
+        runner.request_stop()
+        serving.join(IO_TIMEOUT_S)
+    assert masks, "the pool never served the connection"
+    assert STOP_SIGNALS <= masks[0], f"a pool thread takes stop signals (its mask: {masks[0]})"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -61,9 +61,13 @@ STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 @contextlib.contextmanager
 def stop_signals_blocked():
-    """Hold SIGTERM/SIGINT pending across a ``fork()``.
+    """Hold SIGTERM/SIGINT pending across a ``fork()``, or keep them from threads started inside.
 
-    Without this, a stop arriving between ``fork()`` and the child's first line runs the
+    Threads started inside inherit the block for good, which is the point for helper
+    threads: a process-directed signal goes to whichever thread is not blocking it, and one
+    taken by a helper thread does not wake a main thread asleep in a lock wait.
+
+    Across a fork: without this, a stop arriving between ``fork()`` and the child's first line runs the
     parent's Python handler in the child, which only sets the child's copy of a flag: the
     child then ignores the stop. Blocked, the signal waits; the parent receives it when the
     block ends, the child (whose mask is inherited) once it has installed its own handlers

@@ -18,7 +18,7 @@ import socket
 import threading
 
 from harness.runners.accept_loop import StoppableListener
-from harness.runners.base import STOP_GRACE_S, Runner, log
+from harness.runners.base import STOP_GRACE_S, Runner, log, stop_signals_blocked
 from harness.runners.blocking import ConnectionTracker
 
 # The chapter's nworkers = 16.
@@ -47,10 +47,16 @@ class PreforkThreadsRunner(Runner):
             )
             for n in range(workers)
         ]
-        for thread in pool:
-            thread.start()
+        # The pool threads start with the stop signals blocked (a thread inherits its creator's
+        # mask), so the kernel hands a SIGTERM to the main thread, the one waiting for it. A
+        # signal taken by a pool thread returning from accept() or recv() runs Python's
+        # handler nowhere: the main thread sleeps on in its lock wait and the stop is lost (a
+        # CI run saw a stop ignored until the launcher's SIGKILL, with nothing logged).
+        with stop_signals_blocked():
+            for thread in pool:
+                thread.start()
         try:
-            self._stop_requested.wait()  # interruptible by signals on POSIX
+            self._stop_requested.wait()  # the signal interrupts this lock wait, in this thread
         finally:
             self._accepting.stop()
             self._connections.shutdown_all()
