@@ -8,8 +8,9 @@ up to ``RECEIVE_BYTES`` (1 MiB, or the write size if larger) per ``recv_into`` i
 once, and checks every byte that comes back against what it sent. The client is the
 instrument, so it is kept off the critical path: a thread per direction with blocking calls
 (the shape iperf3 itself takes from 3.16; the Debian 3.12 measured beside it is one select()
-loop in C, which a Python loop's partial sends and wake-ups cannot match), memcmp for the check, a pattern small enough to stay in cache (measured: each
-was, in turn, what limited the figures). The figure is the per-direction goodput, 1 GiB over the
+loop in C, which a Python loop's partial sends and wake-ups cannot match), memcmp for the
+check, a pattern small enough to stay in cache (measured: each was, in turn, what limited the
+figures). The figure is the per-direction goodput, 1 GiB over the
 wall time from the first byte written to the last read (the bytes are one array-tcp frame:
 a 27-byte header, then the payload), in Gbit/s (10^9 bit/s): both
 directions of loopback carry 1 GiB at the same time. Our runners serve ``array-tcp`` (its
@@ -159,8 +160,9 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
     """Send ``total`` bytes through an echoing server while reading them back; check each byte.
 
     A thread sends while the caller receives, each with blocking calls (iperf3 from 3.16 runs
-    a thread per stream too; the 3.12 measured beside us is one select() loop): a blocking ``sendall`` of a 1 MiB write is one call in which the kernel
-    copies as room appears, where a non-blocking loop made many partial sends and wake-ups.
+    a thread per stream too; the 3.12 measured beside us is one select() loop): a blocking
+    ``sendall`` of a 1 MiB write is one call in which the kernel copies as room appears, where
+    a non-blocking loop made many partial sends and wake-ups.
     Measured against the single non-blocking loop this replaced, client on core 0, server on
     core 1, 6 transfers each, interleaved: at 1 MiB writes asyncio 12.5 -> 16.5 Gbit/s and
     single 11.7 -> 15.7 (client CPU 0.65 -> 0.50 s/GiB, the bimodal 13-or-18 spread gone);

@@ -26,6 +26,7 @@ from harness.bulk import (
     transfer_through,
 )
 from harness.launch import launch_server
+from tests.test_verdicts import FakeServer
 
 MIB = 1 << 20
 
@@ -39,30 +40,23 @@ def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
     assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
 
 
-def _one_connection_echo(damage_at: int | None, close_after: int | None) -> tuple[tuple[str, int], threading.Thread]:
-    """A loopback echo for one connection that flips the byte at ``damage_at`` or closes
-    after ``close_after`` bytes: a server the transfer must call wrong, and not hang on."""
-    listener = socket.create_server(("127.0.0.1", 0))
+def _echo_that_fails(damage_at: int | None, close_after: int | None):
+    """A FakeServer behaviour: echo, but flip the byte at ``damage_at`` or close after
+    ``close_after`` bytes: a server the transfer must call wrong, and not hang on."""
 
-    def serve() -> None:
-        with listener, listener.accept()[0] as conn:
-            conn.settimeout(10)
-            echoed = 0
-            try:
-                while close_after is None or echoed < close_after:
-                    data = bytearray(conn.recv(1 << 16))
-                    if not data:
-                        return
-                    if damage_at is not None and echoed <= damage_at < echoed + len(data):
-                        data[damage_at - echoed] ^= 0xFF
-                    conn.sendall(data)
-                    echoed += len(data)
-            except ConnectionError:
-                pass  # the client gave up on us, as it should
+    def behaviour(conn: socket.socket, stopping: threading.Event) -> None:
+        conn.settimeout(10)
+        echoed = 0
+        while close_after is None or echoed < close_after:
+            data = bytearray(conn.recv(1 << 16))
+            if not data:
+                return
+            if damage_at is not None and echoed <= damage_at < echoed + len(data):
+                data[damage_at - echoed] ^= 0xFF
+            conn.sendall(data)
+            echoed += len(data)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return listener.getsockname(), thread
+    return behaviour
 
 
 @pytest.mark.parametrize(
@@ -71,11 +65,10 @@ def _one_connection_echo(damage_at: int | None, close_after: int | None) -> tupl
     ids=["wrong-byte", "closed-mid-transfer"],
 )
 def test_a_wrong_or_closing_server_fails_the_transfer_and_its_sender_stops(damage_at, close_after, message) -> None:
-    address, server = _one_connection_echo(damage_at, close_after)
     before = {thread.name for thread in threading.enumerate()}
-    with pytest.raises(RuntimeError, match=message):
-        transfer_through(address, 16 * MIB, MIB, None)
-    server.join(10)
+    with FakeServer(_echo_that_fails(damage_at, close_after)) as server:
+        with pytest.raises(RuntimeError, match=message):
+            transfer_through(("127.0.0.1", server.port), 16 * MIB, MIB, None)
     assert "bulk-sender" not in {thread.name for thread in threading.enumerate()} - before
 
 

@@ -288,13 +288,21 @@ def test_a_pooled_run_holds_at_most_its_bound_of_parts_and_hands_them_over_in_or
     """A body streamed faster than the runner takes it: the worker stops at QUEUED_PARTS
     (waiting on the event it makes only then) and goes on as parts are taken."""
     count = 4 * QUEUED_PARTS
+    asked_for = [threading.Event() for _ in range(count)]  # set as the worker asks for batch n
+
+    def batches():
+        for n in range(count):
+            asked_for[n].set()
+            yield [_Body(b"%d" % n)]
+
     woken = threading.Event()
-    run = _PooledRun(iter([[_Body(b"%d" % n)] for n in range(count)]), woken.set)
+    run = _PooledRun(batches(), woken.set)
+    # Holding the first QUEUED_PARTS parts, the worker has taken one more batch and must wait
+    # with it: it may not ask for the next one until the runner takes a part.
+    assert asked_for[QUEUED_PARTS].wait(10), "the worker never filled its queue"
+    assert not asked_for[QUEUED_PARTS + 1].wait(0.2), "the worker went past its bound"
+    assert len(run._ready) == QUEUED_PARTS
     deadline = time.monotonic() + 10
-    while len(run._ready) < QUEUED_PARTS and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    assert len(run._ready) == QUEUED_PARTS, "the worker went past its bound, or never reached it"
     taken = []
     while len(taken) < count and time.monotonic() < deadline:
         part = run.next_part()

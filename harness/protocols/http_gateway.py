@@ -510,11 +510,12 @@ class WsgiGatewayProtocol:
         if len(request.target) > MAX_TARGET_BYTES:
             self._refuse(414, f"the target is {len(request.target)} bytes; the limit is {MAX_TARGET_BYTES}")
             return
-        header_bytes = sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+        fields = _fields(request)
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in fields)
         if header_bytes > MAX_HEADER_BYTES:
             self._refuse(431, f"the header fields are {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}")
             return
-        declared = _header(request, b"content-length")
+        declared = next((value for name, value in fields if name == b"content-length"), None)
         if declared is not None and int(declared) > MAX_BODY_BYTES:
             self._refuse(413, f"a body of {int(declared)} bytes was declared; the limit is {MAX_BODY_BYTES}")
             return
@@ -626,13 +627,6 @@ def http_date(unix_time: float) -> bytes:
     waitress do: formatting it for every response costs more than the rest of a small one's
     headers)."""
     return _http_date_of_second(int(unix_time))
-
-
-def _header(request: h11.Request, name: bytes) -> bytes | None:
-    for field, value in _fields(request):
-        if field == name:
-            return value
-    return None
 
 
 def _fields(request: h11.Request) -> list[tuple[bytes, bytes]]:

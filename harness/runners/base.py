@@ -67,9 +67,9 @@ def stop_signals_blocked():
     threads: a process-directed signal goes to whichever thread is not blocking it, and one
     taken by a helper thread does not wake a main thread asleep in a lock wait.
 
-    Across a fork: without this, a stop arriving between ``fork()`` and the child's first line runs the
-    parent's Python handler in the child, which only sets the child's copy of a flag: the
-    child then ignores the stop. Blocked, the signal waits; the parent receives it when the
+    Across a fork: without this, a stop arriving between ``fork()`` and the child's first line
+    runs the parent's Python handler in the child, which only sets the child's copy of a flag:
+    the child then ignores the stop. Blocked, the signal waits; the parent receives it when the
     block ends, the child (whose mask is inherited) once it has installed its own handlers
     and called :func:`unblock_stop_signals`.
     """
