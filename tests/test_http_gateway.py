@@ -18,7 +18,7 @@ from harness.protocols.http_gateway import (
     MAX_HEADER_BYTES,
     MAX_TARGET_BYTES,
     PIPELINE_HOLD_BYTES,
-    QUEUED_PARTS,
+    QUEUED_BATCHES,
     REQUEST_DEADLINE_S,
     WsgiGatewayProtocol,
     _Body,
@@ -94,6 +94,26 @@ def test_pipelined_requests_with_trailing_data_are_answered_in_order() -> None:
     assert [body for _, _, body in responses(out)] == [b"GET /hello ", b"POST /b abc"]
     out = drive.feed(b"st: t\r\n\r\n")
     assert [body for _, _, body in responses(out)] == [b"GET /c "]
+
+
+def test_a_response_returned_whole_is_pulled_a_piece_at_a_time_and_in_order() -> None:
+    """A list of many chunks is one batch; the gateway turns only as much of it into output as
+    a pull may take (the rest waits in the batch), and write()'s output comes first."""
+    chunks = [bytes([65 + n]) * 700 for n in range(8)]
+
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Length", str(5 + sum(map(len, chunks))))])
+        write(b"first")
+        return chunks
+
+    drive = started(app)  # pulls of at most 1000 bytes
+    protocol = drive.protocol
+    protocol.data_received(GET)
+    first = protocol.pull_output(drive.max_bytes)
+    assert len(first) <= drive.max_bytes
+    assert protocol._output.pending_bytes < 2 * 700, "a pull turned the whole batch into output"
+    [(status, _, body)] = responses(first + drive.pull_all())
+    assert status == 200 and body == b"first" + b"".join(chunks)
 
 
 def test_pipelined_input_is_held_up_to_a_bound_while_a_response_is_unsent() -> None:
@@ -284,10 +304,10 @@ def test_on_an_event_loop_the_application_runs_in_the_pool_and_wakes_the_runner(
     assert responses(out)[0][2] == b"GET /hello "
 
 
-def test_a_pooled_run_holds_at_most_its_bound_of_parts_and_hands_them_over_in_order() -> None:
-    """A body streamed faster than the runner takes it: the worker stops at QUEUED_PARTS
-    (waiting on the event it makes only then) and goes on as parts are taken."""
-    count = 4 * QUEUED_PARTS
+def test_a_pooled_run_holds_at_most_its_bound_of_batches_and_hands_them_over_in_order() -> None:
+    """A body streamed faster than the runner takes it (a batch per chunk): the worker stops at
+    QUEUED_BATCHES (waiting on the event it makes only then) and goes on as batches are taken."""
+    count = 4 * QUEUED_BATCHES
     asked_for = [threading.Event() for _ in range(count)]  # set as the worker asks for batch n
 
     def batches():
@@ -297,20 +317,20 @@ def test_a_pooled_run_holds_at_most_its_bound_of_parts_and_hands_them_over_in_or
 
     woken = threading.Event()
     run = _PooledRun(batches(), woken.set)
-    # Holding the first QUEUED_PARTS parts, the worker has taken one more batch and must wait
-    # with it: it may not ask for the next one until the runner takes a part.
-    assert asked_for[QUEUED_PARTS].wait(10), "the worker never filled its queue"
-    assert not asked_for[QUEUED_PARTS + 1].wait(0.2), "the worker went past its bound"
-    assert len(run._ready) == QUEUED_PARTS
+    # Holding the first QUEUED_BATCHES batches, the worker has taken one more and must wait
+    # with it: it may not ask for the next one until the runner takes a batch.
+    assert asked_for[QUEUED_BATCHES].wait(10), "the worker never filled its queue"
+    assert not asked_for[QUEUED_BATCHES + 1].wait(0.2), "the worker went past its bound"
+    assert len(run._ready) == QUEUED_BATCHES
     deadline = time.monotonic() + 10
     taken = []
     while len(taken) < count and time.monotonic() < deadline:
-        part = run.next_part()
-        if part is None:
+        batch = run.next_batch()
+        if batch is None:
             woken.wait(0.05)
             woken.clear()
         else:
-            taken.append(part.data)
+            taken += [part.data for part in batch]
     assert taken == [b"%d" % n for n in range(count)]
 
 

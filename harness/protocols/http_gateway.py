@@ -89,8 +89,9 @@ REQUEST_DEADLINE_S = 30.0
 # Worker threads per process for the event-loop runners: bounded, so a flood of slow
 # requests queues instead of spawning threads without end.
 WORKER_THREADS = 16
-# Response parts a pool worker may queue ahead of the socket before it blocks.
-QUEUED_PARTS = 16
+# Batches of response parts a pool worker may queue ahead of the socket before it blocks (a
+# streamed body is a batch per chunk; a response the application returned whole is one batch).
+QUEUED_BATCHES = 16
 # Bytes of pipelined requests read while a response is in progress, at most (plus one read).
 # Reading on rather than pausing spares an event loop two changes of its interest set (two
 # epoll_ctl calls) per request; past this, input is paused and the rest waits in the kernel.
@@ -210,7 +211,13 @@ def produce_response(application: WsgiApplication, environ: dict) -> Iterator[li
     try:
         result = application(environ, start_response)
         whole = isinstance(result, (list, tuple))  # every chunk is already there
-        for chunk in _with_written(result, written):
+        if not whole:
+            chunks: Iterable[bytes] = _with_written(result, written)
+        elif written:  # write() was called before the application returned its sequence
+            chunks = [*written, *result]
+        else:
+            chunks = result
+        for chunk in chunks:
             if not chunk:
                 continue
             if not headers_sent:
@@ -264,19 +271,13 @@ def _drain(written: list[bytes]) -> Iterator[bytes]:
 
 
 class _InlineRun:
-    """The producer advanced on the connection's own thread, one batch as parts run out."""
+    """The producer advanced on the connection's own thread, a batch when output runs low."""
 
     def __init__(self, batches: Iterator[list[Part]]) -> None:
         self._batches = batches
-        self._ready: collections.deque[Part] = collections.deque()
 
-    def next_part(self) -> Part | None:
-        while not self._ready:
-            try:
-                self._ready.extend(next(self._batches))
-            except StopIteration:
-                return None
-        return self._ready.popleft()
+    def next_batch(self) -> list[Part] | None:
+        return next(self._batches, None)
 
     def cancel(self) -> None:
         self._batches.close()  # runs the producer's finally: the iterable's close()
@@ -342,24 +343,24 @@ os.register_at_fork(after_in_child=_forget_the_parent_s_pool)
 
 
 class _PooledRun:
-    """The producer run by a pool worker; its parts handed to the connection's thread.
+    """The producer run by a pool worker; its batches of parts handed to the connection's thread.
 
     Per request this costs one job on the pool's queue and, for a response whose application
-    returned a sequence, one wake: the worker appends a batch of parts to a deque (atomic
-    under the GIL) and wakes the connection's runner only when no wake is already pending,
-    and the runner, clearing that flag before it drains, takes every part that is there.
+    returned a sequence, one wake: the worker appends the response's one batch to a deque
+    (atomic under the GIL) and wakes the connection's runner only when no wake is already
+    pending, and the runner, clearing that flag before it drains, takes every batch there is.
 
-    Back-pressure: the worker blocks while ``QUEUED_PARTS`` parts wait. Only a body streamed
+    Back-pressure: the worker blocks while ``QUEUED_BATCHES`` batches wait. Only a body streamed
     faster than the socket drains ever fills the deque, so the common response takes no lock
     and makes none: the ``_room`` event is made the first time the deque is full (building a
     threading.Event per request was 4 % of the loop's time under wrk), and then touched only
     when the worker waits (it clears it, looks again, then waits) and when the runner takes a
-    part while it is clear. The runner reads ``_room`` after taking its part, and the worker
+    batch while it is clear. The runner reads ``_room`` after taking its batch, and the worker
     publishes the event before looking again, so one of the two always sees the other.
     """
 
     def __init__(self, batches: Iterator[list[Part]], wake: Callable[[], None]) -> None:
-        self._ready: collections.deque[Part] = collections.deque()
+        self._ready: collections.deque[list[Part]] = collections.deque()
         self._room: threading.Event | None = None
         self._cancelled = False
         self._wake_pending = False
@@ -370,36 +371,35 @@ class _PooledRun:
         ready = self._ready
         try:
             for batch in batches:
-                for part in batch:
-                    while len(ready) >= QUEUED_PARTS:  # the socket lags
-                        room = self._room
-                        if room is None:
-                            room = self._room = threading.Event()
-                        room.clear()
-                        if len(ready) < QUEUED_PARTS:  # taken between the test and the clear
-                            break
-                        if self._cancelled:
-                            return
-                        room.wait(0.5)
+                while len(ready) >= QUEUED_BATCHES:  # the socket lags
+                    room = self._room
+                    if room is None:
+                        room = self._room = threading.Event()
+                    room.clear()
+                    if len(ready) < QUEUED_BATCHES:  # taken between the test and the clear
+                        break
                     if self._cancelled:
                         return
-                    ready.append(part)
+                    room.wait(0.5)
+                if self._cancelled:
+                    return
+                ready.append(batch)
                 if not self._wake_pending:
                     self._wake_pending = True
                     self._wake()
         finally:
             batches.close()
 
-    def next_part(self) -> Part | None:
-        self._wake_pending = False  # before draining: a part appended after this wakes again
+    def next_batch(self) -> list[Part] | None:
+        self._wake_pending = False  # before draining: a batch appended after this wakes again
         try:
-            part = self._ready.popleft()
+            batch = self._ready.popleft()
         except IndexError:
             return None
         room = self._room
         if room is not None and not room.is_set():  # the worker may be waiting for room
             room.set()
-        return part
+        return batch
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -427,6 +427,7 @@ class WsgiGatewayProtocol:
         self._body = bytearray()
         self._request_started: float | None = None
         self._run: _InlineRun | _PooledRun | None = None
+        self._unsent: list[Part] | None = None  # the rest of a batch that output had no room for
         self._response_is_head = False
         self._closing = False
         self._held = 0  # bytes read while the current response is in progress
@@ -467,12 +468,22 @@ class WsgiGatewayProtocol:
         self._process()
 
     def pull_output(self, max_bytes: int) -> Chunk:
-        while self._run is not None and self._output.pending_bytes < max_bytes:
-            part = self._run.next_part()
-            if part is None:
+        output, run = self._output, self._run
+        while run is not None and output.pending_bytes < max_bytes:
+            parts = self._unsent or run.next_batch()
+            if not parts:
                 break
-            self._send_part(part)
-        return self._output.pull(max_bytes)
+            self._unsent = None
+            last = len(parts) - 1
+            for index, part in enumerate(parts):
+                self._send_part(part)
+                if self._run is not run:  # the exchange is over (its end, an abort, a framing error)
+                    break
+                if index < last and output.pending_bytes >= max_bytes:  # the rest when there is room
+                    self._unsent = parts[index + 1 :]
+                    break
+            run = self._run  # a pipelined request may have started its own
+        return output.pull(max_bytes)
 
     def connection_lost(self) -> None:
         if self._run is not None:
@@ -493,15 +504,18 @@ class WsgiGatewayProtocol:
                 return
             if event is h11.PAUSED:
                 return
-            if isinstance(event, h11.Request):
+            # type(), not isinstance(): h11's events derive from abc.ABC, whose isinstance
+            # goes through ABCMeta.__instancecheck__, several times per request.
+            kind = type(event)
+            if kind is h11.Request:
                 self._begin(event)
-            elif isinstance(event, h11.Data):
+            elif kind is h11.EndOfMessage:
+                self._start_application()
+            elif kind is h11.Data:
                 self._body += event.data
                 if len(self._body) > MAX_BODY_BYTES:
                     self._refuse(413, f"the body passed {MAX_BODY_BYTES} bytes")
-            elif isinstance(event, h11.EndOfMessage):
-                self._start_application()
-            elif isinstance(event, h11.ConnectionClosed):
+            elif kind is h11.ConnectionClosed:
                 self._closing = True
 
     def _begin(self, request: h11.Request) -> None:
@@ -510,12 +524,14 @@ class WsgiGatewayProtocol:
         if len(request.target) > MAX_TARGET_BYTES:
             self._refuse(414, f"the target is {len(request.target)} bytes; the limit is {MAX_TARGET_BYTES}")
             return
-        fields = _fields(request)
-        header_bytes = sum(len(name) + len(value) + 4 for name, value in fields)
+        header_bytes, declared = 0, None  # one pass over the fields for both limits
+        for name, value in request.headers.raw_items():
+            header_bytes += len(name) + len(value) + 4
+            if declared is None and len(name) == 14 and name.lower() == b"content-length":
+                declared = value
         if header_bytes > MAX_HEADER_BYTES:
             self._refuse(431, f"the header fields are {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}")
             return
-        declared = next((value for name, value in fields if name == b"content-length"), None)
         if declared is not None and int(declared) > MAX_BODY_BYTES:
             self._refuse(413, f"a body of {int(declared)} bytes was declared; the limit is {MAX_BODY_BYTES}")
             return
@@ -548,9 +564,10 @@ class WsgiGatewayProtocol:
 
     def _send_part(self, part: Part, *, close: bool = False) -> None:
         try:
-            if isinstance(part, _Start):
+            kind = type(part)
+            if kind is _Start:
                 self._output.append(self._h11.send(self._response_event(part, close)))
-            elif isinstance(part, _Body):
+            elif kind is _Body:
                 if not self._response_is_head:
                     self._output.append(self._h11.send(h11.Data(data=part.data)))
             elif part is END:
@@ -598,6 +615,7 @@ class WsgiGatewayProtocol:
         return [(b"Date", date)]
 
     def _finish_exchange(self) -> None:
+        self._unsent = None
         if self._run is not None:
             self._run.cancel()
             self._run = None
@@ -607,7 +625,11 @@ class WsgiGatewayProtocol:
             if self._held:  # a pipelined request was held: its deadline runs from now
                 self._held = 0
                 self._request_started = self._clock()
-            self._process()  # a pipelined request may already be buffered
+            # A pipelined request (or the peer's EOF) may already be in h11's buffer; asking
+            # h11 for its next event only to hear NEED_DATA costs more than looking.
+            buffered, closed = self._h11.trailing_data
+            if buffered or closed:
+                self._process()
 
 
 # Validated h11 Response events by (gateway class, status, reason, Date, close, the
