@@ -18,13 +18,17 @@ reply is the request; any echo is an array-tcp server), socat and xinetd their T
 (fixtures/thirdparty), and iperf3 is run with ``--bidir -n 1G -l WRITE_SIZE``: the mean of
 its two streams' rates is the same per-direction figure with no Python anywhere, the kernel's
 limit on this machine as near as a user-space program gets (why the mean and not the forward
-stream alone: :func:`_iperf3_sample`).
+stream alone: :func:`_iperf3_sample`). Beside them, the bound for an echo: ``bulk_bound.c``, an
+echo server and a client shaped like ours in C, compiled with ``cc`` for the run, the client
+once checking every byte and once checking nothing (:func:`bound_points`): iperf3 carries its
+two directions on two connections, an echo on one.
 
 CPU per GiB: the client's own CPU time (getrusage) and the server's (its process tree's
 utime + stime from /proc, ``harness.loadgen.procstat``), each divided by the GiB moved in its
 direction; for iperf3 its JSON's cpu_utilization_percent times the duration (host = client,
 remote = server). Method (../shared/DESIGN.md, load tests): the client is pinned to core 0 and
-every thread of the server to core 1 when there are two cores; one warm-up transfer per
+every thread of the server to core 1 when there are two cores (the server started pinned, see
+:func:`launch_pinned`); one warm-up transfer per
 target is discarded; each point is the median of ``--repetitions`` (3) with the min-max spread.
 
 Caveats, written beside the table: a machine shared with other work makes every figure lower
@@ -54,6 +58,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,7 +69,7 @@ import numpy as np
 
 from harness.bulk_command import DESCRIPTION, GIB, add_bulk_arguments
 from harness.launch import RunningServer, launch_command, serve_command
-from harness.loadgen.procstat import pin_tree, tree_cpu_seconds
+from harness.loadgen.procstat import tree_affinities, tree_cpu_seconds
 from harness.checks.endpoint import Deadline
 from harness.clients.arrays import FrameReceiver, recv_array, send_array
 from harness.protocols.arrays import ArrayHeader
@@ -100,6 +105,10 @@ SERVER_CORES = {1}
 
 # The third-party echoes measured (fixtures/thirdparty): C servers, a fork per connection.
 THIRD_PARTY_ECHOES = ("xinetd_echo_stream", "socat_echo")
+
+# The one-connection echo in C (server and client), compiled per run: the bound for an echo.
+BOUND_SOURCE = Path(__file__).with_name("bulk_bound.c")
+BOUND_TARGETS = {"bound: C echo, unchecked": 0, "bound: C echo, checked": 1}  # name -> CHECK
 
 
 @dataclass
@@ -356,6 +365,76 @@ def iperf3_point(write_size: int, repetitions: int, total: int) -> Point:
     return point
 
 
+def bound_points(write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
+    """The one-connection echo in C (``bulk_bound.c``): its server, pinned like ours, and its
+    client, unchecked and checked, at each write size; compiled with ``cc`` for the run.
+
+    The C client reads and checks as ours does (up to ``RECEIVE_BYTES`` per recv, memcmp
+    against the same shape of pattern) from a sending thread and a receiving one, so the
+    checked row is our client's design with no Python, and the unchecked row the most an echo
+    over one connection gets from this kernel; iperf3 carries its two directions on two.
+    """
+    points = [Point(name, write_size) for write_size in write_sizes for name in BOUND_TARGETS]
+    with tempfile.TemporaryDirectory(prefix="wirecheck-bulk-bound-") as directory:
+        try:
+            binary = compile_bound(directory)
+            server = launch_pinned([binary, "serve"])
+        except Exception as exc:  # no compiler, or the server did not start: recorded, not fatal
+            for point in points:
+                point.error = str(exc).splitlines()[0]
+            return points
+        with server:
+            for point in points:
+                check = BOUND_TARGETS[point.target]
+                try:
+                    bound_transfer(binary, server.port, server.pid, point.write_size, check, total)  # warm-up
+                    for _ in range(repetitions):
+                        point.samples.append(
+                            bound_transfer(binary, server.port, server.pid, point.write_size, check, total)
+                        )
+                except RuntimeError as exc:
+                    point.error = str(exc)
+    return points
+
+
+def compile_bound(directory: str) -> str:
+    """Build ``bulk_bound.c`` into ``directory``; the binary's path.
+
+    Raises:
+        RuntimeError: no C compiler, or it failed.
+    """
+    compiler = shutil.which("cc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc; .ci/run installs gcc)")
+    binary = str(Path(directory) / "bulk_bound")
+    built = subprocess.run(
+        [compiler, "-O2", "-pthread", "-o", binary, str(BOUND_SOURCE)], capture_output=True, text=True, timeout=120
+    )
+    if built.returncode:
+        raise RuntimeError(f"cc could not build {BOUND_SOURCE.name}: {built.stderr.strip()[-300:]}")
+    return binary
+
+
+def bound_transfer(binary: str, port: int, server_pid: int | None, write_size: int, check: int, total: int) -> Sample:
+    """One transfer of the C client through the echo at 127.0.0.1:``port``.
+
+    Raises:
+        RuntimeError: the client failed (a byte came back wrong, the server closed or stalled).
+    """
+    server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
+    completed = subprocess.run(
+        [binary, "client", str(port), str(write_size), str(total), str(check)],
+        capture_output=True, text=True, timeout=STALL_TIMEOUT_S + 60,
+        preexec_fn=(lambda: os.sched_setaffinity(0, CLIENT_CORES)) if _pinning_possible() else None,
+    )  # fmt: skip
+    if completed.returncode:
+        raise RuntimeError(completed.stderr.strip() or f"the C client exited with {completed.returncode}")
+    total_bytes, wall, cpu = completed.stdout.split()
+    after = tree_cpu_seconds(server_pid) if server_pid else None
+    server_cpu = None if after is None or server_cpu_before is None else after - server_cpu_before
+    return Sample(float(wall), float(cpu), server_cpu, int(total_bytes))
+
+
 def iperf3_version() -> str | None:
     """``iperf 3.12``, say: the reference moves with it (from 3.16 iperf3 runs a thread per
     stream, where 3.12 is one select() loop), so a run records which one it measured."""
@@ -429,17 +508,43 @@ def _targets(runners: list[str]) -> Iterator[tuple[str, list[str], bool]]:
             yield third_party.name, third_party.command(), False
 
 
+def launch_pinned(argv: list[str]) -> RunningServer:
+    """Start a server whose every process and thread, now and later, runs on ``SERVER_CORES``.
+
+    This process pins itself to the server's cores while it starts the server (a forked child
+    inherits the mask, and so does everything the server forks or starts later), then returns
+    to the mask it had. Pinning the server's tree after its READY line, as this once did, raced
+    with a pre-forking server's workers: measured, one fd-passing worker left on both cores,
+    beside the client.
+
+    Raises:
+        LaunchError: the server did not come up.
+        RuntimeError: a thread of the server is not on the server's cores.
+    """
+    if not _pinning_possible():
+        return launch_command(argv)
+    own_cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, SERVER_CORES)
+    try:
+        server = launch_command(argv)
+    finally:
+        os.sched_setaffinity(0, own_cores)
+    affinities = tree_affinities(server.pid)
+    if affinities - {frozenset(SERVER_CORES)}:
+        server.stop()
+        raise RuntimeError(f"the server's threads run on {sorted(map(sorted, affinities))}, not only {sorted(SERVER_CORES)}")
+    return server
+
+
 def measure_target(name: str, argv: list[str], write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
     points = [Point(name, write_size) for write_size in write_sizes]
     try:
-        server: RunningServer = launch_command(argv)
+        server: RunningServer = launch_pinned(argv)
     except Exception as exc:  # a missing program or optional runner: recorded, not fatal
         for point in points:
             point.error = f"could not start: {exc}".splitlines()[0]
         return points
     with server:
-        if _pinning_possible():
-            pin_tree(server.pid, SERVER_CORES)
         for point in points:
             try:
                 transfer_through(server.address, total, point.write_size, server.pid)  # warm-up
@@ -464,7 +569,9 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
         f"iperf3's client) and server (its process tree). iperf3 ({meta.get('iperf3') or 'version unknown'}) = `--bidir -n 1G -l WRITE`, the mean "
         "of its two streams' rates (they do not share the machine evenly; each is given below its table). "
         f"Read sizes differ: our client reads up to {RECEIVE_BYTES // 1024} KiB per recv whatever the "
-        "write size, and iperf3's `-l` sets its reads as well as its writes.",
+        "write size, and iperf3's `-l` sets its reads as well as its writes. The `bound:` rows are an echo "
+        "over one connection with no Python (harness/bulk_bound.c: its server, and its client with and "
+        "without our client's check): iperf3 carries its two directions on two connections.",
         "",
     ]
     for size, group in by_size.items():
@@ -524,6 +631,15 @@ def goal_lines(points: list[Point], receive_ratio: float | None) -> list[str]:
         lines.append(
             f"- best runner >= {goal}x iperf3 at {size // 1024} KiB writes: {best.target} {ratio:.2f}x: **{verdict}**"
         )
+        bounds = {point.target: point for point in group if point.target in BOUND_TARGETS}
+        if bounds:
+            rates = {name: statistics.median(s.gbit_per_s for s in point.samples) for name, point in bounds.items()}
+            lines.append(
+                "  - what one connection allows here: "
+                + "; ".join(f"{name} {rate / reference:.2f}x iperf3" for name, rate in rates.items())
+                + f"; {best.target} is "
+                + ", ".join(f"{ratio * reference / rate:.2f}x the {name.split(', ')[-1]} bound" for name, rate in rates.items())
+            )
     if receive_ratio is None:
         lines.append(f"- recv_array <= {RECEIVE_CPU_GOAL}x the CPU per GiB of recv-and-concatenate: not measured")
     else:
@@ -680,6 +796,8 @@ def run_bulk(options: argparse.Namespace) -> int:
         for write_size in write_sizes:
             print(f"bulk: iperf3 -l {write_size}", file=sys.stderr, flush=True)
             points.append(iperf3_point(write_size, options.repetitions, options.bytes))
+        print("bulk: the one-connection C echo (bulk_bound.c)", file=sys.stderr, flush=True)
+        points += bound_points(write_sizes, options.repetitions, options.bytes)
     meta["load_after"] = " ".join(f"{value:.1f}" for value in os.getloadavg())
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bulk.json").write_text(

@@ -6,18 +6,27 @@ MiB through a reference server and check what the numbers are made of, not what 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from harness.bulk import (
+    BOUND_TARGETS,
     PATTERN_BYTES,
+    SERVER_CORES,
     Point,
     Sample,
     _check_returned,
     _iperf3_sample,
+    _pinning_possible,
+    bound_points,
+    bound_transfer,
+    compile_bound,
+    launch_pinned,
     make_pattern,
     chart,
     goal_lines,
@@ -25,7 +34,8 @@ from harness.bulk import (
     receive_path_cpu,
     transfer_through,
 )
-from harness.launch import launch_server
+from harness.launch import launch_server, serve_command
+from harness.loadgen.procstat import process_tree, tree_affinities
 from tests.test_verdicts import FakeServer
 
 MIB = 1 << 20
@@ -189,3 +199,42 @@ def test_both_receive_paths_are_measured_on_the_same_frame() -> None:
     result = receive_path_cpu(4 * MIB, 1)
     assert set(result["cpu_s_per_gib"]) == {"recv_array", "recv_and_concatenate"}
     assert result["ratio"] > 0
+
+
+def test_the_one_connection_c_echo_measures_checked_and_unchecked_transfers() -> None:
+    points = bound_points([64 * 1024], 1, 16 * MIB)
+    assert sorted(point.target for point in points) == sorted(BOUND_TARGETS)
+    for point in points:
+        assert point.error is None, point.error
+        [sample] = point.samples
+        assert sample.total_bytes == 16 * MIB and sample.wall_s > 0
+        assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
+
+
+@pytest.mark.parametrize(
+    ("damage_at", "close_after", "message"),
+    # Closing with our bytes unread resets: the receiving thread reads the close or the sending
+    # one the reset, whichever comes first.
+    [(3 * MIB + 5, None, "a byte differs"), (None, 2 * MIB, "the server closed after|reset by peer|Broken pipe")],
+    ids=["wrong-byte", "closed-mid-transfer"],
+)
+def test_the_c_client_calls_a_wrong_or_closing_echo_wrong(tmp_path, damage_at, close_after, message) -> None:
+    binary = compile_bound(str(tmp_path))
+    with FakeServer(_echo_that_fails(damage_at, close_after)) as server:
+        with pytest.raises(RuntimeError, match=message):
+            bound_transfer(binary, server.port, None, MIB, 1, 16 * MIB)
+
+
+def test_a_pre_forking_server_is_started_with_every_thread_on_the_server_cores() -> None:
+    """Started pinned, not pinned after its READY line: a worker forked meanwhile was missed."""
+    if not _pinning_possible():
+        pytest.skip("one core: nothing is pinned")
+    own_cores = os.sched_getaffinity(0)
+    server = launch_pinned(serve_command("array-tcp", "fd-passing"))
+    with server:
+        deadline = time.monotonic() + 10  # fd-passing prints READY before its workers exist
+        while len(process_tree(server.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(process_tree(server.pid)) >= 2, "fd-passing started no worker"
+        assert tree_affinities(server.pid) == {frozenset(SERVER_CORES)}  # workers forked later too
+    assert os.sched_getaffinity(0) == own_cores  # the launching process is back on its own
