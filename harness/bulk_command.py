@@ -13,9 +13,10 @@ from typing import Any
 
 DESCRIPTION = (
     "Bulk-transfer throughput: a 1 GiB transfer through each runner, socat and xinetd, with "
-    "iperf3 at the same write size beside them (server and client on separate cores), the CPU "
-    "per GiB of each end, median of 3 with the spread; and the receive path's CPU per GiB "
-    "(recv_array against recv-and-concatenate)."
+    "iperf3 at the same write size beside them and the bound for an echo over one connection "
+    "(a C echo and client, built with cc), server and client on separate cores, the CPU per GiB "
+    "of each end, median of 3 with the spread; and the receive path's CPU per GiB (recv_array "
+    "against recv-and-concatenate)."
 )
 
 GIB = 1 << 30
@@ -29,7 +30,7 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
     parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
-    parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd and iperf3")
+    parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd, iperf3 and the C bound")
     parser.add_argument(
         "--receive-paths-only",
         action="store_true",
