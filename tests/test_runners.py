@@ -21,7 +21,9 @@ import pytest
 from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, STOP_SIGNALS, Runner, RunnerOptions
+from harness.runners import event_loops
 from harness.runners.blocking import ConnectionTracker
+from harness.runners.event_loops import EventHandler, SelectorLoop
 from tests.runner_host import FAREWELL, GREETING, ShoutingProtocol
 
 REPO = Path(__file__).resolve().parent.parent
@@ -199,6 +201,64 @@ def test_connection_tracked_after_the_stop_is_shut_down_at_once() -> None:
             tracker.add(late)  # accepted before the stop, tracked after it
             late.settimeout(IO_TIMEOUT_S)
             assert late.recv(1) == b"", "a connection tracked after the stop was left open"
+
+
+class _CountingHandler(EventHandler):
+    """A registered handler (on one end of a socketpair) that counts its wakes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock, self.wakes = sock, 0
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def handle_wake(self) -> None:
+        self.wakes += 1
+
+
+def test_a_wake_while_one_is_pending_writes_no_second_byte() -> None:
+    loop = SelectorLoop(idle_timeout=60)
+    mine, _theirs = socket.socketpair()
+    with mine, _theirs:
+        handler = _CountingHandler(mine)
+        loop.add(handler)
+        loop.wake_handler(handler)
+        loop.wake_handler(handler)  # the loop has not drained yet: the first byte will do
+        assert loop._wake_reader.recv(16) == b"\0"
+        loop._wake_writer.close()
+        loop._wake_reader.close()
+
+
+def test_wakes_from_many_threads_are_all_handled_without_the_sweep(monkeypatch) -> None:
+    """No wake is lost by skipping a pending one's byte: with the idle sweep (which would
+    otherwise pass the loop every second anyway) pushed out of the way, every wake from four
+    threads, in bursts, is handled."""
+    monkeypatch.setattr(event_loops, "SWEEP_INTERVAL_S", 60.0)
+    loop = SelectorLoop(idle_timeout=120)
+    mine, _theirs = socket.socketpair()
+    handler = _CountingHandler(mine)
+    loop.add(handler)
+    runner = threading.Thread(target=loop.run, name="loop-under-test", daemon=True)
+    runner.start()
+    try:
+        for burst in range(1, 21):
+            senders = [
+                threading.Thread(target=lambda: [loop.wake_handler(handler) for _ in range(25)]) for _ in range(4)
+            ]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+            deadline = time.monotonic() + 10
+            while handler.wakes < burst * 100 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert handler.wakes == burst * 100, f"burst {burst}: {handler.wakes} of {burst * 100} wakes handled"
+    finally:
+        loop.stop()
+        runner.join(10)
+        mine.close()
+        _theirs.close()
+    assert not runner.is_alive()
 
 
 def test_prefork_threads_leaves_the_stop_signals_to_the_thread_that_waits_for_them() -> None:
