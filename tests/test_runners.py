@@ -7,6 +7,7 @@ these tests exercise exactly what ``wirecheck serve`` does, READY line included.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, STOP_SIGNALS, Runner, RunnerOptions
 from harness.runners import event_loops
+from harness.runners.asyncio_loop import _WakeQueue
 from harness.runners.blocking import ConnectionTracker
 from harness.runners.event_loops import EventHandler, SelectorLoop
 from tests.runner_host import FAREWELL, GREETING, ShoutingProtocol
@@ -259,6 +261,33 @@ def test_wakes_from_many_threads_are_all_handled_without_the_sweep(monkeypatch) 
         mine.close()
         _theirs.close()
     assert not runner.is_alive()
+
+
+def test_asyncio_wakes_before_the_loop_comes_round_are_carried_by_one_call() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        scheduled = []
+        call_soon_threadsafe = loop.call_soon_threadsafe
+        loop.call_soon_threadsafe = lambda callback: scheduled.append(call_soon_threadsafe(callback))  # type: ignore[method-assign]
+        wakes = _WakeQueue(loop)
+        flushed: list[str] = []
+
+        class Adapter:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def _flush(self) -> None:
+                flushed.append(self.name)
+
+        wakes.wake(Adapter("a"))
+        wakes.wake(Adapter("b"))  # the loop has not come round: the first call carries it
+        loop.run_until_complete(asyncio.sleep(0))
+        assert flushed == ["a", "b"] and len(scheduled) == 1
+        wakes.wake(Adapter("c"))  # after the drain, a wake asks again
+        loop.run_until_complete(asyncio.sleep(0))
+        assert flushed == ["a", "b", "c"] and len(scheduled) == 2
+    finally:
+        loop.close()
 
 
 def test_prefork_threads_leaves_the_stop_signals_to_the_thread_that_waits_for_them() -> None:
