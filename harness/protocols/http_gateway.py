@@ -408,10 +408,10 @@ class _PooledRun:
 
     def next_batch(self) -> list[Part] | None:
         self._wake_pending = False  # before draining: a batch appended after this wakes again
-        try:
-            batch = self._ready.popleft()
-        except IndexError:
+        ready = self._ready
+        if not ready:  # the common first pull, before the worker has answered: no exception
             return None
+        batch = ready.popleft()  # only this thread takes: what it saw is still there
         room = self._room
         if room is not None and not room.is_set():  # the worker may be waiting for room
             room.set()
