@@ -4,6 +4,7 @@ PEP 3333's environ and start_response; the worker pool's wake path; cleanup on d
 from __future__ import annotations
 
 import os
+import queue
 import select
 import sys
 import threading
@@ -23,6 +24,7 @@ from harness.protocols.http_gateway import (
     WsgiGatewayProtocol,
     _Body,
     _PooledRun,
+    _WorkerPool,
     _worker_pool,
 )
 from tests.sansio import Drive
@@ -332,6 +334,18 @@ def test_a_pooled_run_holds_at_most_its_bound_of_batches_and_hands_them_over_in_
         else:
             taken += [part.data for part in batch]
     assert taken == [b"%d" % n for n in range(count)]
+
+
+@pytest.mark.parametrize("batch_scheduling", [True, False])
+def test_pool_workers_run_as_batch_work_only_when_asked(batch_scheduling: bool) -> None:
+    """SCHED_BATCH keeps a woken worker from preempting the loop that holds the GIL; a pool of
+    a multi-process runner is left at the default policy (see _WorkerPool)."""
+    pool = _WorkerPool(1, batch_scheduling=batch_scheduling)
+    policies: queue.SimpleQueue[int] = queue.SimpleQueue()
+    pool.submit(lambda: policies.put(os.sched_getscheduler(0)))
+    expected = os.SCHED_BATCH if batch_scheduling else os.SCHED_OTHER
+    assert policies.get(timeout=10) == expected
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the submitting thread is left alone
 
 
 def test_a_forked_child_makes_a_worker_pool_of_its_own() -> None:

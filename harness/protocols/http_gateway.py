@@ -306,9 +306,26 @@ class _WorkerPool:
     per-submit thread bookkeeping cost more than a small request's whole application call,
     and nothing here waits on a result. A job's exceptions are its own business (the
     producer catches the application's).
+
+    With ``batch_scheduling`` the workers run under Linux's ``SCHED_BATCH`` policy (sched(7):
+    the scheduler "will apply a small scheduling penalty with respect to wakeup behavior"; no
+    privilege needed to ask for it). A job's wake would otherwise preempt the loop's thread at
+    once, which still holds the GIL, so the worker can only go back to sleep, and the two
+    threads trade the core back and forth: measured under wrk at 50 connections on one core,
+    7.2 context switches per request. As a batch thread the worker runs when the loop waits or
+    its slice ends, and finds the GIL free: 1.6 switches per request, ~20 % more requests per
+    second, p99 down by a third (uvloop, selectors). CFS still shares the core fairly, so a
+    worker is delayed, never starved. Where the policy is missing or refused, the workers run
+    as before.
+
+    Not for a process that is one of several loop processes (``multiprocess`` runners): there
+    the other processes' loops, woken as their clients send, also come before the batch
+    workers, and the wait adds up (measured on ``fd-passing``, two worker processes on one
+    core: p99 8 -> 38-67 ms).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, batch_scheduling: bool = False) -> None:
+        self._batch_scheduling = batch_scheduling
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._serve, name=f"wsgi-worker-{n}", daemon=True) for n in range(size)
@@ -320,6 +337,8 @@ class _WorkerPool:
         self._jobs.put(job)
 
     def _serve(self) -> None:
+        if self._batch_scheduling:
+            _run_as_batch_work()
         while True:
             job = self._jobs.get()
             try:
@@ -328,12 +347,24 @@ class _WorkerPool:
                 log.exception("a gateway worker's job failed")
 
 
+def _run_as_batch_work() -> None:
+    """Put the calling thread under ``SCHED_BATCH`` where the system has it (see _WorkerPool)."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: this thread, on Linux
+    except OSError as exc:  # a seccomp profile or an RLIMIT_NICE that says no
+        log.debug("worker thread left at the default scheduling policy: %r", exc)
+
+
 _pool_lock = threading.Lock()
 _pool: _WorkerPool | None = None
 
 
-def _worker_pool() -> _WorkerPool:
-    """This process's worker pool, made on first use.
+def _worker_pool(batch_scheduling: bool = False) -> _WorkerPool:
+    """This process's worker pool, made on first use (``batch_scheduling`` as the first user
+    asks: every connection of a process is served by the same runner).
 
     A pool inherited through fork() is dead (its threads stayed in the parent): the child
     forgets it in an at-fork hook, so that the path every request takes is one global read,
@@ -345,7 +376,7 @@ def _worker_pool() -> _WorkerPool:
     if pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = _WorkerPool(WORKER_THREADS)
+                _pool = _WorkerPool(WORKER_THREADS, batch_scheduling=batch_scheduling)
             pool = _pool
     return pool
 
@@ -375,13 +406,15 @@ class _PooledRun:
     publishes the event before looking again, so one of the two always sees the other.
     """
 
-    def __init__(self, batches: Iterator[list[Part]], wake: Callable[[], None]) -> None:
+    def __init__(
+        self, batches: Iterator[list[Part]], wake: Callable[[], None], *, batch_scheduling: bool = False
+    ) -> None:
         self._ready: collections.deque[list[Part]] = collections.deque()
         self._room: threading.Event | None = None
         self._cancelled = False
         self._wake_pending = False
         self._wake = wake
-        _worker_pool().submit(lambda: self._work(batches))
+        _worker_pool(batch_scheduling).submit(lambda: self._work(batches))
 
     def _work(self, batches: Iterator[list[Part]]) -> None:
         ready = self._ready
@@ -572,7 +605,12 @@ class WsgiGatewayProtocol:
         assert self._request is not None and self._context is not None
         self._response_is_head = self._request.method == b"HEAD"
         batches = _respond_to(self._application, self._request, bytes(self._body), self._context)
-        self._run = _PooledRun(batches, self._wake) if self._wake is not None else _InlineRun(batches)
+        if self._wake is not None:
+            # One loop process per core: its pool's workers as batch work (see _WorkerPool).
+            batch_scheduling = not self._context.runner.multiprocess
+            self._run = _PooledRun(batches, self._wake, batch_scheduling=batch_scheduling)
+        else:
+            self._run = _InlineRun(batches)
         self._request_started = None
 
     # --- responses ------------------------------------------------------------------------
