@@ -69,7 +69,7 @@ import numpy as np
 
 from harness.bulk_command import DESCRIPTION, GIB, add_bulk_arguments
 from harness.launch import RunningServer, launch_command, serve_command
-from harness.loadgen.procstat import tree_affinities, tree_cpu_seconds
+from harness.loadgen.procstat import start_on_cores, tree_cpu_seconds
 from harness.checks.endpoint import Deadline
 from harness.clients.arrays import FrameReceiver, recv_array, send_array
 from harness.protocols.arrays import ArrayHeader
@@ -509,31 +509,16 @@ def _targets(runners: list[str]) -> Iterator[tuple[str, list[str], bool]]:
 
 
 def launch_pinned(argv: list[str]) -> RunningServer:
-    """Start a server whose every process and thread, now and later, runs on ``SERVER_CORES``.
-
-    This process pins itself to the server's cores while it starts the server (a forked child
-    inherits the mask, and so does everything the server forks or starts later), then returns
-    to the mask it had. Pinning the server's tree after its READY line, as this once did, raced
-    with a pre-forking server's workers: measured, one fd-passing worker left on both cores,
-    beside the client.
+    """Start a server with every process and thread, now and later, on ``SERVER_CORES``
+    (:func:`harness.loadgen.procstat.start_on_cores`).
 
     Raises:
         LaunchError: the server did not come up.
-        RuntimeError: a thread of the server is not on the server's cores.
+        NotPinned: a thread of the server is not on the server's cores.
     """
     if not _pinning_possible():
         return launch_command(argv)
-    own_cores = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, SERVER_CORES)
-    try:
-        server = launch_command(argv)
-    finally:
-        os.sched_setaffinity(0, own_cores)
-    affinities = tree_affinities(server.pid)
-    if affinities - {frozenset(SERVER_CORES)}:
-        server.stop()
-        raise RuntimeError(f"the server's threads run on {sorted(map(sorted, affinities))}, not only {sorted(SERVER_CORES)}")
-    return server
+    return start_on_cores(lambda: launch_command(argv), SERVER_CORES)
 
 
 def measure_target(name: str, argv: list[str], write_sizes: list[int], repetitions: int, total: int) -> list[Point]:

@@ -303,11 +303,6 @@ class Measurement:
     error: str | None = None
 
 
-def _set_affinity(cpus: set[int], pinned: bool) -> None:
-    if pinned:
-        os.sched_setaffinity(0, cpus)
-
-
 def launch_tree_server(tree: CodeTree, runner: str, *, tls: bool, pinned: bool) -> RunningServer:
     """Start ``echo-tcp`` on ``runner`` from ``tree``, pinned to the server core, verified.
 
@@ -323,22 +318,18 @@ def launch_tree_server(tree: CodeTree, runner: str, *, tls: bool, pinned: bool) 
     if tls:
         argv.append("--tls")
     environment = dict(os.environ, PYTHONPATH=str(tree.root), PYTHONDONTWRITEBYTECODE="1")
-    original_cpus = os.sched_getaffinity(0) if pinned else set()
-    _set_affinity({SERVER_CORE}, pinned)  # the forked server inherits the mask
+    def start() -> RunningServer:
+        return launch_command(argv, env=environment, cwd=str(tree.root))
+
     try:
-        server = launch_command(argv, env=environment, cwd=str(tree.root))
-    finally:
-        _set_affinity(original_cpus, pinned)
+        server = procstat.start_on_cores(start, {SERVER_CORE}) if pinned else start()
+    except procstat.NotPinned as error:
+        raise BenchmarkError(f"server {runner} not pinned to core {SERVER_CORE}: {error}") from None
     try:
         imported = _imported_harness(server)
         expected = tree.root / "harness" / "__init__.py"
         if imported is None or Path(imported).resolve() != expected.resolve():
             raise WrongCodeError(f"the {tree.side} {runner} server imported harness from {imported}, not {expected}")
-        if pinned:
-            procstat.pin_tree(server.pid, {SERVER_CORE})
-            affinities = procstat.tree_affinities(server.pid)
-            if affinities and affinities != {frozenset({SERVER_CORE})}:
-                raise BenchmarkError(f"server {runner} not pinned to core {SERVER_CORE}: {affinities}")
     except BaseException:
         server.stop()
         raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -232,9 +231,8 @@ def test_a_pre_forking_server_is_started_with_every_thread_on_the_server_cores()
     own_cores = os.sched_getaffinity(0)
     server = launch_pinned(serve_command("array-tcp", "fd-passing"))
     with server:
-        deadline = time.monotonic() + 10  # fd-passing prints READY before its workers exist
-        while len(process_tree(server.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(process_tree(server.pid)) >= 2, "fd-passing started no worker"
+        # fd-passing prints READY before its workers exist: a transfer is served by one.
+        transfer_through(server.address, MIB, 64 * 1024, server.pid)
+        assert len(process_tree(server.pid)) >= 2, "fd-passing served with no worker"
         assert tree_affinities(server.pid) == {frozenset(SERVER_CORES)}  # workers forked later too
     assert os.sched_getaffinity(0) == own_cores  # the launching process is back on its own

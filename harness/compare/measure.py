@@ -23,7 +23,8 @@ across the sweep, and would monkey-patch this orchestrator's own process managem
 Pinning: the server must run on core 0 and locust on core 1. ``launch_server`` cannot set a
 child's affinity, so this process pins *itself* to core 0 just while it starts the server (a
 forked child inherits the mask, and so do all the threads and processes the server creates
-later), returns to core 1, then pins every thread of the server's tree again and checks it.
+later), returns to core 1, then checks every thread of the server's tree
+(``procstat.start_on_cores``).
 With fewer than two cores nothing is pinned and the report says so.
 
 A CPU budget (:func:`server_under_test` with ``cpu_share``) puts the server's whole tree in a
@@ -97,21 +98,18 @@ def launch_pinned_server(service: str, runner: str, settings: Settings) -> Runni
     Resource handling: the caller owns the returned server and must stop it.
     """
     external = settings.external_targets.get(runner)
-    pin_self(SERVER_CPUS, settings.pinned)
-    try:
+
+    def start() -> RunningServer:
         if external is not None:  # a third-party server: its command prints the READY line
-            server = launch_command(external, env=generator_environment(), cwd=str(REPO_ROOT))
-        else:
-            server = launch_server(service, runner)
-    finally:
-        pin_self(GENERATOR_CPUS, settings.pinned)
-    if settings.pinned:
-        procstat.pin_tree(server.pid, SERVER_CPUS)
-        affinities = procstat.tree_affinities(server.pid)
-        if affinities and affinities != {frozenset(SERVER_CPUS)}:
-            server.stop()
-            raise CompareError(f"server {runner} not pinned to core {SERVER_CORE}: {affinities}")
-    return server
+            return launch_command(external, env=generator_environment(), cwd=str(REPO_ROOT))
+        return launch_server(service, runner)
+
+    if not settings.pinned:
+        return start()
+    try:
+        return procstat.start_on_cores(start, SERVER_CPUS)
+    except procstat.NotPinned as error:
+        raise CompareError(f"server {runner} not pinned to core {SERVER_CORE}: {error}") from None
 
 
 def _alive(pid: int) -> bool:

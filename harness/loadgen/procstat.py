@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable, Protocol, TypeVar
 
 # Clock ticks per second for the /proc/PID/stat times (100 on every Linux in practice).
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -132,6 +133,46 @@ def pin_tree(root_pid: int, cores: set[int]) -> int:
             except (ProcessLookupError, PermissionError, OSError):
                 continue
     return pinned
+
+
+class NotPinned(RuntimeError):
+    """A thread of a server started by :func:`start_on_cores` runs outside its cores."""
+
+
+class _Process(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    def stop(self) -> object: ...
+
+
+StartedProcess = TypeVar("StartedProcess", bound=_Process)
+
+
+def start_on_cores(start: Callable[[], StartedProcess], cores: set[int]) -> StartedProcess:
+    """``start()`` a server whose every process and thread, now and later, runs on ``cores``.
+
+    The calling thread pins itself to ``cores`` while ``start`` forks the server (a child
+    inherits the mask, and so does everything the server forks or starts later), then returns
+    to the mask it had; every thread of the tree is then checked. Pinning the tree after the
+    server's READY line instead raced with servers that fork workers after that line (seen:
+    an fd-passing worker left on every core).
+
+    Raises:
+        NotPinned: a thread of the server is not on ``cores`` (the server is stopped).
+        Whatever ``start`` raises.
+    """
+    own_cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        process = start()
+    finally:
+        os.sched_setaffinity(0, own_cores)
+    affinities = tree_affinities(process.pid)
+    if affinities - {frozenset(cores)}:
+        process.stop()
+        raise NotPinned(f"the server's threads run on {sorted(map(sorted, affinities))}, not only {sorted(cores)}")
+    return process
 
 
 def tree_affinities(root_pid: int) -> set[frozenset[int]]:
