@@ -23,7 +23,7 @@ from harness.launch import RunningServer, launch_command, processes_in_session
 from harness.runners import DATAGRAM, RUNNERS, STREAM, load_runner, one_client_at_a_time_runners, runners_for
 from harness.runners.base import DEFAULT_IDLE_TIMEOUT_S, STOP_SIGNALS, Runner, RunnerOptions
 from harness.runners import event_loops
-from harness.runners.asyncio_loop import _WakeQueue
+from harness.runners.asyncio_loop import wake_queue_for
 from harness.runners.blocking import ConnectionTracker
 from harness.runners.event_loops import EventHandler, SelectorLoop
 from tests.runner_host import FAREWELL, GREETING, ShoutingProtocol
@@ -210,12 +210,15 @@ class _CountingHandler(EventHandler):
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock, self.wakes = sock, 0
+        self.woken = threading.Condition()
 
     def fileno(self) -> int:
         return self._sock.fileno()
 
     def handle_wake(self) -> None:
-        self.wakes += 1
+        with self.woken:
+            self.wakes += 1
+            self.woken.notify_all()
 
 
 def test_a_wake_while_one_is_pending_writes_no_second_byte() -> None:
@@ -251,9 +254,8 @@ def test_wakes_from_many_threads_are_all_handled_without_the_sweep(monkeypatch) 
                 sender.start()
             for sender in senders:
                 sender.join()
-            deadline = time.monotonic() + 10
-            while handler.wakes < burst * 100 and time.monotonic() < deadline:
-                time.sleep(0.001)
+            with handler.woken:
+                handler.woken.wait_for(lambda: handler.wakes >= burst * 100, timeout=10)
             assert handler.wakes == burst * 100, f"burst {burst}: {handler.wakes} of {burst * 100} wakes handled"
     finally:
         loop.stop()
@@ -269,7 +271,7 @@ def test_asyncio_wakes_before_the_loop_comes_round_are_carried_by_one_call() -> 
         scheduled = []
         call_soon_threadsafe = loop.call_soon_threadsafe
         loop.call_soon_threadsafe = lambda callback: scheduled.append(call_soon_threadsafe(callback))  # type: ignore[method-assign]
-        wakes = _WakeQueue(loop)
+        wakes = wake_queue_for(loop)
         flushed: list[str] = []
 
         class Adapter:
@@ -279,11 +281,11 @@ def test_asyncio_wakes_before_the_loop_comes_round_are_carried_by_one_call() -> 
             def _flush(self) -> None:
                 flushed.append(self.name)
 
-        wakes.wake(Adapter("a"))
-        wakes.wake(Adapter("b"))  # the loop has not come round: the first call carries it
+        wakes.put(Adapter("a"))
+        wakes.put(Adapter("b"))  # the loop has not come round: the first call carries it
         loop.run_until_complete(asyncio.sleep(0))
         assert flushed == ["a", "b"] and len(scheduled) == 1
-        wakes.wake(Adapter("c"))  # after the drain, a wake asks again
+        wakes.put(Adapter("c"))  # after the drain, a wake asks again
         loop.run_until_complete(asyncio.sleep(0))
         assert flushed == ["a", "b", "c"] and len(scheduled) == 2
     finally:

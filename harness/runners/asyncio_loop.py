@@ -10,7 +10,7 @@ half-close (``eof_received`` returns True to keep the write side open until the 
 last bytes are flushed), the lingering close of the shared state table
 (``harness.runners.connection``: ``write_eof``, then input discarded until the peer's EOF or
 ``LINGER_TIMEOUT_S``), later output through ``call_soon_threadsafe`` (a batch of wakes per
-call, :class:`_WakeQueue`), and an idle timeout per connection.
+call, :func:`wake_queue_for`), and an idle timeout per connection.
 
 For datagrams, ``asyncio.DatagramProtocol`` maps one-to-one onto the sans-IO datagram
 protocol: ``datagram_received`` answers with ``transport.sendto``; asyncio buffers a reply the
@@ -26,50 +26,35 @@ dependency, so this module imports it only when that runner is asked for.
 from __future__ import annotations
 
 import asyncio
-import collections
 import signal
 import socket
 import time
 from typing import Callable
 
 from harness.protocols.base import ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker, is_buffered
-from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, STOP_GRACE_S, Runner, log
+from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, STOP_GRACE_S, Runner, WakeQueue, log
 from harness.runners.connection import CLOSE, HALF_CLOSE_AND_LINGER, NOTHING, Ending, StreamConnection
 from harness.runners.datagram import DatagramRunner
 
 
 
-class _WakeQueue:
-    """Wakes of a loop's connections from other threads, carried to the loop in batches.
+def wake_queue_for(loop: asyncio.AbstractEventLoop) -> WakeQueue["_ConnectionAdapter"]:
+    """The loop's queue of adapters woken from other threads: one ``call_soon_threadsafe``
+    per batch (each call makes a Handle and, on asyncio's own loop, a ``send`` to its
+    self-pipe; uvloop coalesces that write, not the Handle), then each adapter flushed."""
 
-    A wake queues its adapter and asks the loop (``call_soon_threadsafe``) for a drain only
-    when none is pending: each such call makes a Handle and, on asyncio's own loop, a
-    ``send`` to its self-pipe (uvloop coalesces that write but not the Handle), and under
-    load several pool workers finish before the loop comes round. Safe without a lock: the
-    adapter is queued before the flag is read, and the drain clears the flag before it takes
-    anything, so a wake that finds the flag set is taken by the drain still to come.
-    """
+    def flush_woken() -> None:
+        for adapter in wakes.take_all():
+            adapter._flush()
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._woken: collections.deque[_ConnectionAdapter] = collections.deque()
-        self._drain_pending = False
+    def signal_loop() -> None:
+        try:
+            loop.call_soon_threadsafe(flush_woken)
+        except RuntimeError:
+            pass  # the loop is closed: the server has stopped
 
-    def wake(self, adapter: "_ConnectionAdapter") -> None:
-        """From any thread: flush ``adapter`` on the loop's thread, soon."""
-        self._woken.append(adapter)
-        if not self._drain_pending:
-            self._drain_pending = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:
-                pass  # the loop is closed: the server has stopped
-
-    def _drain(self) -> None:
-        self._drain_pending = False  # before taking: an adapter queued after this asks again
-        woken = self._woken
-        while woken:
-            woken.popleft()._flush()
+    wakes: WakeQueue[_ConnectionAdapter] = WakeQueue(signal_loop)
+    return wakes
 
 
 class _ConnectionAdapter(asyncio.BaseProtocol):
@@ -91,7 +76,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
         idle_timeout: float,
         traits: RunnerTraits,
         live: set["_ConnectionAdapter"],
-        wakes: _WakeQueue,
+        wakes: WakeQueue["_ConnectionAdapter"],
     ) -> None:
         self._connection = StreamConnection(protocol)
         self._wakes = wakes
@@ -123,7 +108,7 @@ class _ConnectionAdapter(asyncio.BaseProtocol):
     def _make_waker(self) -> Waker:
         self._has_waker = True
         wakes, adapter = self._wakes, self
-        return lambda: wakes.wake(adapter)
+        return lambda: wakes.put(adapter)
 
     def data_received(self, data: bytes) -> None:
         # Written out rather than shared with buffer_updated: a helper call per read is a
@@ -258,7 +243,7 @@ def adapter_for(
     idle_timeout: float,
     traits: RunnerTraits,
     live: set[_ConnectionAdapter],
-    wakes: _WakeQueue,
+    wakes: WakeQueue[_ConnectionAdapter],
 ) -> _ConnectionAdapter:
     """The adapter that carries ``protocol``: a buffered one when it lends buffers."""
     adapter_class = _BufferedAsyncioAdapter if is_buffered(protocol) else _AsyncioAdapter
@@ -333,7 +318,7 @@ class AsyncioRunner(_AsyncioLoopOwner, Runner):
 
     async def _serve_until_stopped(self, loop: asyncio.AbstractEventLoop) -> None:
         live: set[_ConnectionAdapter] = set()
-        wakes = _WakeQueue(loop)
+        wakes = wake_queue_for(loop)
         factory: Callable[[], _ConnectionAdapter] = lambda: adapter_for(
             self.protocol_factory(), self.options.idle_timeout, self.traits, live, wakes
         )

@@ -14,13 +14,14 @@ it opened is closed; the listener is closed by ``serve()`` too.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import signal
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from harness.protocols.base import RunnerTraits
 
@@ -171,3 +172,37 @@ def format_address(sock: socket.socket) -> str:
     """``host:port`` of a bound socket, with IPv6 hosts in brackets (``[::1]:7``)."""
     host, port = sock.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+WokenItem = TypeVar("WokenItem")
+
+
+class WakeQueue(Generic[WokenItem]):
+    """Items handed to an event loop from other threads, with one signal per batch.
+
+    ``put`` (any thread) queues an item and signals the loop (a byte on its wake socket, a
+    ``call_soon_threadsafe``) only when no signal is pending; the loop's ``take_all`` clears
+    that flag before it takes anything. A signal per item was a system call that also handed
+    the GIL back and forth, and under load several pool workers finish before the loop comes
+    round. Safe without a lock: an item is queued before the flag is read and the flag is
+    cleared before the queue is drained, so a ``put`` that finds the flag set is taken by a
+    drain still to come; two that both find it clear both signal (one pass for nothing).
+    """
+
+    def __init__(self, signal_loop: Callable[[], None]) -> None:
+        self._items: collections.deque[WokenItem] = collections.deque()  # append/popleft atomic
+        self._signal_pending = False
+        self._signal_loop = signal_loop
+
+    def put(self, item: WokenItem) -> None:
+        self._items.append(item)
+        if not self._signal_pending:
+            self._signal_pending = True
+            self._signal_loop()
+
+    def take_all(self) -> Iterator[WokenItem]:
+        """On the loop's thread: every item queued, including those queued meanwhile."""
+        self._signal_pending = False
+        items = self._items
+        while items:
+            yield items.popleft()

@@ -39,7 +39,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 from harness.protocols.base import Chunk, ConnectionContext, DatagramProtocol, RunnerTraits, StreamProtocol, Waker
-from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, Runner, log
+from harness.runners.base import LINGER_TIMEOUT_S, RECV_BYTES, SEND_BYTES, Runner, WakeQueue, log
 from harness.runners.connection import CLOSE, HALF_CLOSE_AND_LINGER, NOTHING, Ending, StreamConnection
 
 from harness.runners.datagram import DATAGRAM_BUFFER_BYTES
@@ -90,11 +90,8 @@ class EventLoop:
         self.handlers: dict[int, EventHandler] = {}
         self.idle_timeout = idle_timeout
         self.stopping = False
-        # Handlers woken from other threads; deque.append is atomic, so no lock is needed.
-        self._woken: collections.deque[EventHandler] = collections.deque()
-        # A wake byte is on its way, or the loop has not yet begun the drain that will take
-        # what is queued now: another wake need not write one (see wake_handler).
-        self._wake_pending = False
+        # Handlers woken from other threads, one wake byte per batch.
+        self._woken: WakeQueue[EventHandler] = WakeQueue(self.wake)
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -122,19 +119,9 @@ class EventLoop:
         self.wake()
 
     def wake_handler(self, handler: "EventHandler") -> None:
-        """From any thread: run ``handler.handle_wake()`` in the loop's thread, soon.
-
-        The wake byte is written only when none is pending: a ``send`` per wake is a system
-        call that also hands the GIL back and forth, and under load several workers finish
-        between two passes. Safe without a lock: the handler is queued before the flag is
-        read, and the loop clears the flag before it drains, so a wake that finds the flag
-        set is taken by a drain still to come; two wakes that both find it clear both write
-        (one byte too many, one pass for nothing).
-        """
-        self._woken.append(handler)
-        if not self._wake_pending:
-            self._wake_pending = True
-            self.wake()
+        """From any thread: run ``handler.handle_wake()`` in the loop's thread, soon (a wake
+        byte only when none is pending: :class:`harness.runners.base.WakeQueue`)."""
+        self._woken.put(handler)
 
     def interest_changed(self, handler: "EventHandler") -> None:
         """A handler's wants changed outside a dispatch (after a wake). Default: nothing,
@@ -146,9 +133,7 @@ class EventLoop:
         try:
             while not self.stopping:
                 self.wait_and_dispatch(SWEEP_INTERVAL_S)
-                self._wake_pending = False  # before the drain: a handler queued after this writes
-                while self._woken:
-                    handler = self._woken.popleft()
+                for handler in self._woken.take_all():
                     if self.is_live(handler):
                         handler.handle_wake()
                         self.interest_changed(handler)
