@@ -3,25 +3,37 @@
 ``python -m harness.bulk [--runner NAME]... [--write-size BYTES]... [--repetitions N] [--out DIR]``
 
 What is measured. For each target and write size, one connection carries 1 GiB *through* the
-server and back: the client writes ``write_size`` bytes per ``sendall`` in one thread and reads
-up to ``RECEIVE_BYTES`` (1 MiB, or the write size if larger) per ``recv_into`` in another, at
-once, and checks every byte that comes back against what it sent. The client is the
-instrument, so it is kept off the critical path: a thread per direction with blocking calls
-(the shape iperf3 itself takes from 3.16; the Debian 3.12 measured beside it is one select()
-loop in C, which a Python loop's partial sends and wake-ups cannot match), memcmp for the
-check, a pattern small enough to stay in cache (measured: each was, in turn, what limited the
-figures). The figure is the per-direction goodput, 1 GiB over the
-wall time from the first byte written to the last read (the bytes are one array-tcp frame:
-a 27-byte header, then the payload), in Gbit/s (10^9 bit/s): both
-directions of loopback carry 1 GiB at the same time. Our runners serve ``array-tcp`` (its
-reply is the request; any echo is an array-tcp server), socat and xinetd their TCP echo
-(fixtures/thirdparty), and iperf3 is run with ``--bidir -n 1G -l WRITE_SIZE``: the mean of
-its two streams' rates is the same per-direction figure with no Python anywhere, the kernel's
-limit on this machine as near as a user-space program gets (why the mean and not the forward
-stream alone: :func:`_iperf3_sample`). Beside them, the bound for an echo: ``bulk_bound.c``, an
-echo server and a client shaped like ours in C, compiled with ``cc`` for the run, the client
-once checking every byte and once checking nothing (:func:`bound_points`): iperf3 carries its
-two directions on two connections, an echo on one.
+server and back: the client writes ``write_size`` bytes per send in one thread and reads up to
+``RECEIVE_BYTES`` (1 MiB, or the write size if larger) per receive in another, at once, and
+checks what comes back against what it sent. The figure is the per-direction goodput, 1 GiB
+over the wall time from the first byte written to the last read (the bytes are one array-tcp
+frame: a 27-byte header, then the payload), in Gbit/s (10^9 bit/s): both directions of
+loopback carry 1 GiB at the same time.
+
+The client is the instrument, so it is kept from being the limit:
+
+- C by default: the client of ``bulk_bound.c``, compiled with ``cc`` for the run, for every
+  target (``--client python`` for :func:`transfer_through`, which is also used when there is
+  no compiler). Measured 2026-12-03 at 1 MiB writes, both checking samples, each at the top
+  of its core: the Python client spent 0.42-0.46 s of CPU per GiB, the C one 0.39-0.40, and
+  uvloop measured 18.9 Gbit/s by the first and 19.9 by the second. iperf3, the reference, is
+  C, as wrk is for the HTTP comparison.
+- It checks a sample of each read by default (its tail and a random window,
+  :data:`CHECK_MODES`), every byte with ``--check every-byte``: iperf3 checks nothing, and
+  comparing every byte made the client the limit.
+- A thread per direction with blocking calls (the shape iperf3 itself takes from 3.16; the
+  Debian 3.12 measured beside it is one select() loop in C, which a Python loop's partial
+  sends and wake-ups cannot match), memcmp for the check, a pattern small enough to stay in
+  cache: each was, in turn, measured to be what limited the figures.
+
+Our runners serve ``array-tcp`` (its reply is the request; any echo is an array-tcp server),
+socat and xinetd their TCP echo (fixtures/thirdparty), and iperf3 is run with ``--bidir -n 1G
+-l WRITE_SIZE``: the mean of its two streams' rates is the same per-direction figure with no
+Python anywhere, the kernel's limit on this machine as near as a user-space program gets (why
+the mean and not the forward stream alone: :func:`_iperf3_sample`). Beside them, the bound for
+an echo: ``bulk_bound.c``'s echo server, measured by its client checking nothing, a sample of
+each read, and every byte (:func:`bound_points`): iperf3 carries its two directions on two
+connections, an echo on one.
 
 CPU per GiB: the client's own CPU time (getrusage) and the server's (its process tree's
 utime + stime from /proc, ``harness.loadgen.procstat``), each divided by the GiB moved in its
@@ -51,6 +63,7 @@ import ctypes
 import json
 import os
 import platform
+import random
 import resource
 import shutil
 import socket
@@ -90,6 +103,21 @@ DEFAULT_WRITE_SIZES = (1 << 20, 64 << 10)
 # per GiB instead of 0.48 and was the limit at 1 MiB writes (measured on uvloop, 3 runs).
 PATTERN_BYTES = (8 << 20) + 4099
 
+# How the client checks what comes back (``--check``). "every-byte": each byte against the one
+# sent at its offset. "sampled", the default: in each read, its last SAMPLE_TAIL_BYTES and one
+# window of SAMPLE_WINDOW_BYTES at a random place. Why sampling is the default: the figure is a
+# ratio to iperf3, whose client checks no byte, and comparing every byte costs the client the
+# core it shares with nothing else: on 1 MiB writes the one-connection C echo reached 0.92x
+# iperf3 with a client that checks nothing and 0.71x with one that checks every byte (the
+# committed run of 2026-12-03 12:57), so an every-byte figure measures the instrument. What a
+# sample still catches: any byte lost, repeated or moved (the rest of the stream is shifted
+# against the odd-period pattern, so the read's tail differs), a server returning other bytes
+# (zeros, another connection's), a short or long reply; what it can miss, one corrupted byte
+# among many, the array-tcp suite catches (element-exact, 1 GiB and 4 GiB + 1).
+CHECK_MODES = ("sampled", "every-byte")
+SAMPLE_TAIL_BYTES = 64
+SAMPLE_WINDOW_BYTES = 4096
+
 # What the recv-and-concatenate receiver asks of each recv(): the reference runners' size.
 RECV_CONCATENATE_BYTES = 64 << 10
 
@@ -108,7 +136,10 @@ THIRD_PARTY_ECHOES = ("xinetd_echo_stream", "socat_echo")
 
 # The one-connection echo in C (server and client), compiled per run: the bound for an echo.
 BOUND_SOURCE = Path(__file__).with_name("bulk_bound.c")
-BOUND_TARGETS = {"bound: C echo, unchecked": 0, "bound: C echo, checked": 1}  # name -> CHECK
+# The C client's CHECK argument for each check (bulk_bound.c), "none" being the C client's alone.
+C_CHECKS = {"none": 0, "every-byte": 1, "sampled": 2}
+# The bound's rows: name -> how its client checks.
+BOUND_TARGETS = {"bound: C echo, unchecked": "none", "bound: C echo, sampled": "sampled", "bound: C echo, every byte": "every-byte"}
 
 
 @dataclass
@@ -165,8 +196,11 @@ def _pinning_possible() -> bool:
     return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
 
 
-def transfer_through(address: tuple[str, int], total: int, write_size: int, server_pid: int | None) -> Sample:
-    """Send ``total`` bytes through an echoing server while reading them back; check each byte.
+def transfer_through(
+    address: tuple[str, int], total: int, write_size: int, server_pid: int | None, check: str = "sampled"
+) -> Sample:
+    """Send ``total`` bytes through an echoing server while reading them back, checking them
+    (``check``, one of :data:`CHECK_MODES`: every byte, or a sample of each read).
 
     A thread sends while the caller receives, each with blocking calls (iperf3 from 3.16 runs
     a thread per stream too; the 3.12 measured beside us is one select() loop): a blocking
@@ -181,7 +215,10 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
 
     Raises:
         RuntimeError: a byte came back wrong, the server closed or stalled.
+        ValueError: ``check`` is not one of :data:`CHECK_MODES`.
     """
+    if check not in CHECK_MODES:
+        raise ValueError(f"check {check!r}: one of {', '.join(CHECK_MODES)}")
     receive_buffer = bytearray(max(write_size, RECEIVE_BYTES))
     pattern = make_pattern(len(receive_buffer))  # no send or receive is longer than the buffer
     pattern_view = memoryview(pattern)
@@ -203,6 +240,7 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
         if bytes(returned) != header:
             raise RuntimeError(f"the frame's header came back as {bytes(returned)!r}")
         _bound_blocking_calls(sock, STALL_TIMEOUT_S)
+        check_read = _check_returned if check == "every-byte" else _Sampler(random.Random(total ^ write_size)).check
         sender = _PatternSender(sock, pattern_view, total, write_size)
         sender.start()
         try:
@@ -220,7 +258,7 @@ def transfer_through(address: tuple[str, int], total: int, write_size: int, serv
                     ) from None
                 if count == 0:
                     raise RuntimeError(f"the server closed after {received} of {total} bytes back{sender.failure_text()}")
-                _check_returned(pattern, received, receive_view[:count])
+                check_read(pattern, received, receive_view[:count])
                 received += count
         finally:
             sender.finish()
@@ -313,6 +351,27 @@ def _check_returned(pattern: np.ndarray, offset: int, data: memoryview) -> None:
         raise RuntimeError(f"a byte differing from the one sent, within bytes {offset}-{offset + len(data)}")
 
 
+class _Sampler:
+    """The "sampled" check of a read: its last :data:`SAMPLE_TAIL_BYTES`, and a window of
+    :data:`SAMPLE_WINDOW_BYTES` at a place ``choose`` picks (see :data:`CHECK_MODES`).
+
+    The tail is what makes a sample catch a shift: a byte lost or repeated anywhere in a read
+    moves every byte after it, the read's last ones included, and a read's tail is compared
+    in every read."""
+
+    def __init__(self, choose: random.Random) -> None:
+        self._randrange = choose.randrange
+
+    def check(self, pattern: np.ndarray, offset: int, data: memoryview) -> None:
+        size = len(data)
+        tail = min(size, SAMPLE_TAIL_BYTES)
+        _check_returned(pattern, offset + size - tail, data[size - tail :])
+        if size > tail:
+            window = min(SAMPLE_WINDOW_BYTES, size - tail)
+            start = self._randrange(size - tail - window + 1)
+            _check_returned(pattern, offset + start, data[start : start + window])
+
+
 def _libc_memcmp() -> Callable[[int, int, int], int] | None:
     """libc's memcmp through ctypes, or None where there is no C library to load."""
     try:
@@ -365,35 +424,20 @@ def iperf3_point(write_size: int, repetitions: int, total: int) -> Point:
     return point
 
 
-def bound_points(write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
-    """The one-connection echo in C (``bulk_bound.c``): its server, pinned like ours, and its
-    client, unchecked and checked, at each write size; compiled with ``cc`` for the run.
+def bound_points(binary: str, write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
+    """The one-connection echo in C (``bulk_bound.c``, built by :func:`compile_bound`): its
+    server, pinned like ours, measured by its client checking nothing, a sample and every
+    byte (:data:`BOUND_TARGETS`), at each write size.
 
-    The C client reads and checks as ours does (up to ``RECEIVE_BYTES`` per recv, memcmp
-    against the same shape of pattern) from a sending thread and a receiving one, so the
-    checked row is our client's design with no Python, and the unchecked row the most an echo
-    over one connection gets from this kernel; iperf3 carries its two directions on two.
+    The C client reads and checks as the Python one does (up to ``RECEIVE_BYTES`` per recv,
+    memcmp against the same shape of pattern, the same sample) from a sending thread and a
+    receiving one, and is the default instrument for every target (``--client c``); the
+    unchecked row is the most an echo over one connection gets from this kernel; iperf3
+    carries its two directions on two.
     """
-    points = [Point(name, write_size) for write_size in write_sizes for name in BOUND_TARGETS]
-    with tempfile.TemporaryDirectory(prefix="wirecheck-bulk-bound-") as directory:
-        try:
-            binary = compile_bound(directory)
-            server = launch_pinned([binary, "serve"])
-        except Exception as exc:  # no compiler, or the server did not start: recorded, not fatal
-            for point in points:
-                point.error = str(exc).splitlines()[0]
-            return points
-        with server:
-            for point in points:
-                check = BOUND_TARGETS[point.target]
-                try:
-                    bound_transfer(binary, server.port, server.pid, point.write_size, check, total)  # warm-up
-                    for _ in range(repetitions):
-                        point.samples.append(
-                            bound_transfer(binary, server.port, server.pid, point.write_size, check, total)
-                        )
-                except RuntimeError as exc:
-                    point.error = str(exc)
+    points: list[Point] = []
+    for name, check in BOUND_TARGETS.items():
+        points += measure_target(name, [binary, "serve"], write_sizes, repetitions, c_client(binary, total), check)
     return points
 
 
@@ -415,24 +459,44 @@ def compile_bound(directory: str) -> str:
     return binary
 
 
-def bound_transfer(binary: str, port: int, server_pid: int | None, write_size: int, check: int, total: int) -> Sample:
-    """One transfer of the C client through the echo at 127.0.0.1:``port``.
+def bound_transfer(binary: str, port: int, server_pid: int | None, write_size: int, check: str, total: int) -> Sample:
+    """One transfer of the C client (checking as ``check``, one of :data:`C_CHECKS`) through
+    the echo at 127.0.0.1:``port``: one array-tcp frame of ``total`` bytes, as the Python
+    client sends it.
 
     Raises:
         RuntimeError: the client failed (a byte came back wrong, the server closed or stalled).
     """
     server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
-    completed = subprocess.run(
-        [binary, "client", str(port), str(write_size), str(total), str(check)],
-        capture_output=True, text=True, timeout=STALL_TIMEOUT_S + 60,
-        preexec_fn=(lambda: os.sched_setaffinity(0, CLIENT_CORES)) if _pinning_possible() else None,
-    )  # fmt: skip
+    header = ArrayHeader("|u1", "C", (total,), total).encode().hex()
+    try:
+        completed = subprocess.run(
+            [binary, "client", str(port), str(write_size), str(total), str(C_CHECKS[check]), header],
+            capture_output=True, text=True, timeout=STALL_TIMEOUT_S + 60,
+            preexec_fn=(lambda: os.sched_setaffinity(0, CLIENT_CORES)) if _pinning_possible() else None,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:  # its own waits are bounded by SO_RCVTIMEO: a safety net
+        raise RuntimeError(f"the C client did not finish within {STALL_TIMEOUT_S + 60:g} s") from None
     if completed.returncode:
         raise RuntimeError(completed.stderr.strip() or f"the C client exited with {completed.returncode}")
     total_bytes, wall, cpu = completed.stdout.split()
     after = tree_cpu_seconds(server_pid) if server_pid else None
     server_cpu = None if after is None or server_cpu_before is None else after - server_cpu_before
     return Sample(float(wall), float(cpu), server_cpu, int(total_bytes))
+
+
+# One transfer through a running server: (server, write size, check) -> its sample.
+Transfer = Callable[[RunningServer, int, str], Sample]
+
+
+def c_client(binary: str, total: int) -> Transfer:
+    """Transfers by the C client of ``bulk_bound.c`` (the default instrument, ``--client c``)."""
+    return lambda server, write_size, check: bound_transfer(binary, server.port, server.pid, write_size, check, total)
+
+
+def python_client(total: int) -> Transfer:
+    """Transfers by :func:`transfer_through` (``--client python``)."""
+    return lambda server, write_size, check: transfer_through(server.address, total, write_size, server.pid, check)
 
 
 def iperf3_version() -> str | None:
@@ -521,7 +585,10 @@ def launch_pinned(argv: list[str]) -> RunningServer:
     return start_on_cores(lambda: launch_command(argv), SERVER_CORES)
 
 
-def measure_target(name: str, argv: list[str], write_sizes: list[int], repetitions: int, total: int) -> list[Point]:
+def measure_target(
+    name: str, argv: list[str], write_sizes: list[int], repetitions: int, transfer: Transfer, check: str
+) -> list[Point]:
+    """Start ``argv`` pinned, then one warm-up and ``repetitions`` transfers at each write size."""
     points = [Point(name, write_size) for write_size in write_sizes]
     try:
         server: RunningServer = launch_pinned(argv)
@@ -532,9 +599,9 @@ def measure_target(name: str, argv: list[str], write_sizes: list[int], repetitio
     with server:
         for point in points:
             try:
-                transfer_through(server.address, total, point.write_size, server.pid)  # warm-up
+                transfer(server, point.write_size, check)  # warm-up
                 for _ in range(repetitions):
-                    point.samples.append(transfer_through(server.address, total, point.write_size, server.pid))
+                    point.samples.append(transfer(server, point.write_size, check))
             except (RuntimeError, OSError) as exc:
                 point.error = str(exc)
     return points
@@ -553,10 +620,13 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
         "per direction, both directions at once. CPU s/GiB per direction: client (our process or "
         f"iperf3's client) and server (its process tree). iperf3 ({meta.get('iperf3') or 'version unknown'}) = `--bidir -n 1G -l WRITE`, the mean "
         "of its two streams' rates (they do not share the machine evenly; each is given below its table). "
-        f"Read sizes differ: our client reads up to {RECEIVE_BYTES // 1024} KiB per recv whatever the "
-        "write size, and iperf3's `-l` sets its reads as well as its writes. The `bound:` rows are an echo "
-        "over one connection with no Python (harness/bulk_bound.c: its server, and its client with and "
-        "without our client's check): iperf3 carries its two directions on two connections.",
+        + _client_text(str(meta.get("client", "python")))
+        + f" Read sizes differ: our client reads up to {RECEIVE_BYTES // 1024} KiB per recv whatever the "
+        "write size, and iperf3's `-l` sets its reads as well as its writes. "
+        + _check_text(str(meta.get("check", "every-byte")))
+        + " The `bound:` rows are an echo over one connection with no Python (harness/bulk_bound.c: its "
+        "server, and its client checking nothing, a sample of each read, and every byte): iperf3 carries "
+        "its two directions on two connections.",
         "",
     ]
     for size, group in by_size.items():
@@ -591,6 +661,29 @@ def markdown(points: list[Point], meta: dict[str, object]) -> str:
                 "",
             ]
     return "\n".join(lines)
+
+
+def _client_text(client: str) -> str:
+    if client == "c":
+        return (
+            "Our client, the same for every target but iperf3: the C client of harness/bulk_bound.c "
+            "(`--client c`), a sending thread and a receiving one, blocking calls, memcmp for the check."
+        )
+    return (
+        "Our client, the same for every target but iperf3 and the `bound:` rows: the Python client "
+        "(`--client python`, harness/bulk.py transfer_through), a sending thread and a receiving one, "
+        "blocking calls, libc memcmp for the check."
+    )
+
+
+def _check_text(check: str) -> str:
+    if check == "every-byte":
+        return "Our client compares every byte that comes back with the one sent (`--check every-byte`)."
+    return (
+        f"Our client compares a sample of each read with what it sent (`--check sampled`: the read's last "
+        f"{SAMPLE_TAIL_BYTES} bytes, which any byte lost, repeated or moved shifts, and {SAMPLE_WINDOW_BYTES // 1024} "
+        "KiB at a random place), as iperf3 compares none; the array-tcp suite checks every byte."
+    )
 
 
 # The goals, each a ratio measured within one run: our best runner's rate over iperf3's at the
@@ -740,6 +833,39 @@ def main(argv: list[str] | None = None) -> int:
     return run_bulk(parser.parse_args(argv))
 
 
+def _measure_all(
+    runners: list[str], write_sizes: list[int], options: argparse.Namespace, meta: dict[str, object], directory: str
+) -> list[Point]:
+    """Every target with the client ``options.client`` asks for (the Python one, saying so,
+    when the C one cannot be built), then iperf3 and the C bound; records the client in ``meta``."""
+    try:
+        binary: str | None = compile_bound(directory)
+        build_error = ""
+    except RuntimeError as exc:
+        binary, build_error = None, str(exc).splitlines()[0]
+    client = options.client
+    if client == "c" and binary is None:
+        print(f"wirecheck bulk: {build_error}: measuring with the Python client instead", file=sys.stderr)
+        client = "python"
+    meta["client"] = client
+    transfer = c_client(binary, options.bytes) if client == "c" and binary else python_client(options.bytes)
+    points: list[Point] = []
+    for name, command, is_reference in _targets(runners):
+        if options.no_third_party and not is_reference:
+            continue
+        print(f"bulk: {name}", file=sys.stderr, flush=True)
+        points += measure_target(name, command, write_sizes, options.repetitions, transfer, options.check)
+    if options.no_third_party:
+        return points
+    for write_size in write_sizes:
+        print(f"bulk: iperf3 -l {write_size}", file=sys.stderr, flush=True)
+        points.append(iperf3_point(write_size, options.repetitions, options.bytes))
+    print("bulk: the one-connection C echo (bulk_bound.c)", file=sys.stderr, flush=True)
+    if binary is None:
+        return points + [Point(name, size, error=build_error) for size in write_sizes for name in BOUND_TARGETS]
+    return points + bound_points(binary, write_sizes, options.repetitions, options.bytes)
+
+
 def run_bulk(options: argparse.Namespace) -> int:
     """Measure and write bulk.json, bulk.md and the chart (see the module docstring)."""
     runners = options.runner or runners_for(STREAM)
@@ -756,6 +882,7 @@ def run_bulk(options: argparse.Namespace) -> int:
         "bytes": options.bytes,
         "python": sys.version.split()[0],
         "iperf3": iperf3_version(),
+        "check": options.check,
     }
     options.out.mkdir(parents=True, exist_ok=True)
     receive = receive_path_cpu(options.bytes, options.repetitions)
@@ -771,18 +898,8 @@ def run_bulk(options: argparse.Namespace) -> int:
     print(receive_text)
     if options.receive_paths_only:
         return 0
-    points: list[Point] = []
-    for name, command, is_reference in _targets(runners):
-        if options.no_third_party and not is_reference:
-            continue
-        print(f"bulk: {name}", file=sys.stderr, flush=True)
-        points += measure_target(name, command, write_sizes, options.repetitions, options.bytes)
-    if not options.no_third_party:
-        for write_size in write_sizes:
-            print(f"bulk: iperf3 -l {write_size}", file=sys.stderr, flush=True)
-            points.append(iperf3_point(write_size, options.repetitions, options.bytes))
-        print("bulk: the one-connection C echo (bulk_bound.c)", file=sys.stderr, flush=True)
-        points += bound_points(write_sizes, options.repetitions, options.bytes)
+    with tempfile.TemporaryDirectory(prefix="wirecheck-bulk-") as directory:
+        points = _measure_all(runners, write_sizes, options, meta, directory)
     meta["load_after"] = " ".join(f"{value:.1f}" for value in os.getloadavg())
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bulk.json").write_text(

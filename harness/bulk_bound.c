@@ -14,12 +14,15 @@
  *                                          "READY tcp 127.0.0.1:PORT" (wirecheck's launch
  *                                          contract); echo each connection, one at a time,
  *                                          reading up to 1 MiB per recv, until killed
- *   bulk_bound client PORT WRITE TOTAL CHECK
+ *   bulk_bound client PORT WRITE TOTAL CHECK [HEADER_HEX]
  *                                          send TOTAL bytes of a pattern, WRITE per send(), from
  *                                          a thread, while the main thread reads them back (up to
- *                                          1 MiB per recv, as harness/bulk.py's client does) and,
- *                                          when CHECK is 1, memcmps every byte against what was
- *                                          sent; print "BYTES WALL_SECONDS CPU_SECONDS"
+ *                                          1 MiB per recv, as harness/bulk.py's client does) and
+ *                                          memcmps against what was sent: nothing when CHECK is
+ *                                          0, every byte when 1, when 2 a sample of each read as
+ *                                          bulk.py's "sampled" (its last SAMPLE_TAIL_BYTES and a
+ *                                          window of SAMPLE_WINDOW_BYTES at a random place);
+ *                                          print "BYTES WALL_SECONDS CPU_SECONDS"
  *
  * Every wait is bounded: SO_RCVTIMEO and SO_SNDTIMEO of STALL_SECONDS on every connection, so
  * a stalled peer ends the program with an error instead of a hang. Loopback only.
@@ -43,6 +46,9 @@
 /* The pattern's period: odd, so that no power-of-two read or write size divides it (a byte
  * moved by a whole read is still caught), as PATTERN_BYTES in harness/bulk.py. */
 #define PATTERN_BYTES ((8u << 20) + 4099u)
+/* The sampled check's sizes, as SAMPLE_TAIL_BYTES and SAMPLE_WINDOW_BYTES in harness/bulk.py. */
+#define SAMPLE_TAIL_BYTES 64u
+#define SAMPLE_WINDOW_BYTES 4096u
 
 static void die(const char *what) {
     fprintf(stderr, "bulk_bound: %s: %s\n", what, strerror(errno));
@@ -114,7 +120,54 @@ static void *send_pattern(void *argument) {
 
 static double seconds(struct timeval value) { return (double)value.tv_sec + (double)value.tv_usec / 1e6; }
 
-static int client(int port, uint64_t write_size, uint64_t total, int check) {
+/* Does this read match the pattern at its offset, as far as CHECK looks (see the top)? */
+static int read_matches(int check, const unsigned char *read, const unsigned char *sent, uint64_t size, uint64_t *state) {
+    if (check == 1) return !memcmp(read, sent, size);
+    if (check != 2) return 1;
+    uint64_t tail = size < SAMPLE_TAIL_BYTES ? size : SAMPLE_TAIL_BYTES;
+    if (memcmp(read + size - tail, sent + size - tail, tail)) return 0;
+    if (size == tail) return 1;
+    uint64_t window = size - tail < SAMPLE_WINDOW_BYTES ? size - tail : SAMPLE_WINDOW_BYTES;
+    *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+    uint64_t start = *state % (size - tail - window + 1);
+    return !memcmp(read + start, sent + start, window);
+}
+
+/* Send a frame header given as hex (an array-tcp server checks one before the payload: the
+ * stream is then one frame, as harness/bulk.py's client sends it) and read it back unchanged. */
+static int exchange_header(int fd, const char *hex) {
+    unsigned char header[512], returned[512];
+    size_t length = strlen(hex) / 2;
+    if (length > sizeof header || strlen(hex) % 2) {
+        fprintf(stderr, "bulk_bound: a header of at most %zu bytes, in hex\n", sizeof header);
+        return 1;
+    }
+    for (size_t i = 0; i < length; i++) {
+        unsigned value;
+        if (sscanf(hex + 2 * i, "%2x", &value) != 1) {
+            fprintf(stderr, "bulk_bound: the header is not hex\n");
+            return 1;
+        }
+        header[i] = (unsigned char)value;
+    }
+    if (send(fd, header, length, MSG_NOSIGNAL) != (ssize_t)length) die("send the header");
+    for (size_t got = 0; got < length;) {
+        ssize_t count = recv(fd, returned + got, length - got, 0);
+        if (count < 0) die("recv the header");
+        if (count == 0) {
+            fprintf(stderr, "bulk_bound: the server closed before returning the frame's header\n");
+            return 1;
+        }
+        got += (size_t)count;
+    }
+    if (memcmp(header, returned, length)) {
+        fprintf(stderr, "bulk_bound: the frame's header came back changed\n");
+        return 1;
+    }
+    return 0;
+}
+
+static int client(int port, uint64_t write_size, uint64_t total, int check, const char *header) {
     /* One period, then its first max(write, receive) bytes again: every send and every
      * comparison is one contiguous slice (harness/bulk.py's make_pattern). */
     uint64_t tail = write_size > RECEIVE_BYTES ? write_size : RECEIVE_BYTES;
@@ -134,6 +187,7 @@ static int client(int port, uint64_t write_size, uint64_t total, int check) {
     struct timespec started, ended;
     getrusage(RUSAGE_SELF, &before);
     clock_gettime(CLOCK_MONOTONIC, &started);
+    if (header && exchange_header(fd, header)) return 1;
     struct transfer transfer = {fd, pattern, total, write_size};
     pthread_t sender;
     if (pthread_create(&sender, NULL, send_pattern, &transfer)) die("pthread_create");
@@ -144,7 +198,7 @@ static int client(int port, uint64_t write_size, uint64_t total, int check) {
             fprintf(stderr, "bulk_bound: the server closed after %llu bytes back\n", (unsigned long long)received);
             return 1;
         }
-        if (check && memcmp(buffer, pattern + received % PATTERN_BYTES, (size_t)count)) {
+        if (!read_matches(check, buffer, pattern + received % PATTERN_BYTES, (uint64_t)count, &state)) {
             fprintf(stderr, "bulk_bound: a byte differs within bytes %llu-%llu\n", (unsigned long long)received,
                     (unsigned long long)(received + (uint64_t)count));
             return 1;
@@ -163,8 +217,9 @@ static int client(int port, uint64_t write_size, uint64_t total, int check) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "serve")) serve(); /* never returns */
-    if (argc == 6 && !strcmp(argv[1], "client"))
-        return client(atoi(argv[2]), strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), atoi(argv[5]));
-    fprintf(stderr, "usage: bulk_bound serve | bulk_bound client PORT WRITE TOTAL CHECK\n");
+    if ((argc == 6 || argc == 7) && !strcmp(argv[1], "client"))
+        return client(atoi(argv[2]), strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), atoi(argv[5]),
+                      argc == 7 ? argv[6] : NULL);
+    fprintf(stderr, "usage: bulk_bound serve | bulk_bound client PORT WRITE TOTAL CHECK [HEADER_HEX]\n");
     return 2;
 }

@@ -28,6 +28,22 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-size", action="append", type=int, default=[], help="bytes per send (repeatable; default 1 MiB, 64 KiB; the client reads up to 1 MiB, or the write size if larger, per recv)"
     )
+    parser.add_argument(
+        "--check",
+        choices=("sampled", "every-byte"),
+        default="sampled",
+        help="what the client compares of each read against what it sent: a sample (its last 64 bytes and a "
+        "4 KiB window at a random place; the default, as iperf3 checks nothing) or every byte (the figures "
+        "then include the client's comparing; the array-tcp suite checks every byte either way)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("c", "python"),
+        default="c",
+        help="the client that measures every target: the C one built from harness/bulk_bound.c with cc "
+        "(the default: an instrument that is not the limit, as iperf3 is C) or the Python one "
+        "(what the Python recipe's own client reaches; used when there is no C compiler)",
+    )
     parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
     parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
     parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd, iperf3 and the C bound")

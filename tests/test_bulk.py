@@ -6,7 +6,9 @@ MiB through a reference server and check what the numbers are made of, not what 
 
 from __future__ import annotations
 
+import argparse
 import os
+import random
 import socket
 import threading
 
@@ -16,17 +18,22 @@ import pytest
 from harness.bulk import (
     BOUND_TARGETS,
     PATTERN_BYTES,
+    SAMPLE_TAIL_BYTES,
     SERVER_CORES,
     Point,
     Sample,
+    _Sampler,
     _check_returned,
+    _measure_all,
     _iperf3_sample,
     _pinning_possible,
     bound_points,
     bound_transfer,
+    c_client,
     compile_bound,
     launch_pinned,
     make_pattern,
+    measure_target,
     chart,
     goal_lines,
     markdown,
@@ -49,8 +56,9 @@ def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
     assert sample.server_cpu_s is not None and sample.server_cpu_s >= 0
 
 
-def _echo_that_fails(damage_at: int | None, close_after: int | None):
-    """A FakeServer behaviour: echo, but flip the byte at ``damage_at`` or close after
+def _echo_that_fails(damage_at: int | None, close_after: int | None, drop_at: int | None = None):
+    """A FakeServer behaviour: echo, but flip the byte at ``damage_at``, leave out the byte at
+    ``drop_at`` (and send one byte more at the end, so the count still matches) or close after
     ``close_after`` bytes: a server the transfer must call wrong, and not hang on."""
 
     def behaviour(conn: socket.socket, stopping: threading.Event) -> None:
@@ -62,6 +70,11 @@ def _echo_that_fails(damage_at: int | None, close_after: int | None):
                 return
             if damage_at is not None and echoed <= damage_at < echoed + len(data):
                 data[damage_at - echoed] ^= 0xFF
+            if drop_at is not None and echoed <= drop_at < echoed + len(data):
+                del data[drop_at - echoed]
+                conn.sendall(data)
+                echoed += len(data) + 1
+                continue
             conn.sendall(data)
             echoed += len(data)
 
@@ -69,16 +82,50 @@ def _echo_that_fails(damage_at: int | None, close_after: int | None):
 
 
 @pytest.mark.parametrize(
-    ("damage_at", "close_after", "message"),
-    [(64 + 3 * MIB + 5, None, "a byte differing"), (None, 2 * MIB, "the server (closed|reset the connection) after")],
-    ids=["wrong-byte", "closed-mid-transfer"],
+    ("damage_at", "drop_at", "close_after", "check", "message"),
+    [
+        (64 + 3 * MIB + 5, None, None, "every-byte", "a byte differing"),
+        # A sample of each read still catches a byte lost anywhere: the rest of the read, its
+        # tail included, is shifted against the pattern.
+        (None, 64 + 3 * MIB + 5, None, "sampled", "a byte differing"),
+        (None, None, 2 * MIB, "sampled", "the server (closed|reset the connection) after"),
+    ],
+    ids=["wrong-byte-every-byte-checked", "lost-byte-sampled", "closed-mid-transfer"],
 )
-def test_a_wrong_or_closing_server_fails_the_transfer_and_its_sender_stops(damage_at, close_after, message) -> None:
+def test_a_wrong_or_closing_server_fails_the_transfer_and_its_sender_stops(
+    damage_at, drop_at, close_after, check, message
+) -> None:
     before = {thread.name for thread in threading.enumerate()}
-    with FakeServer(_echo_that_fails(damage_at, close_after)) as server:
+    with FakeServer(_echo_that_fails(damage_at, close_after, drop_at)) as server:
         with pytest.raises(RuntimeError, match=message):
-            transfer_through(("127.0.0.1", server.port), 16 * MIB, MIB, None)
+            transfer_through(("127.0.0.1", server.port), 16 * MIB, MIB, None, check)
     assert "bulk-sender" not in {thread.name for thread in threading.enumerate()} - before
+
+
+def test_a_check_mode_not_known_is_refused() -> None:
+    with pytest.raises(ValueError, match="sampled, every-byte"):
+        transfer_through(("127.0.0.1", 9), MIB, MIB, None, "some")
+
+
+@pytest.mark.parametrize("size", [1, 64, 65, 4096 + 64, 1 << 20])
+def test_a_sample_compares_a_reads_tail_and_a_window_and_catches_a_shift_or_other_bytes(size: int) -> None:
+    pattern = make_pattern(size)
+    offset = 3 * size + 1
+    good = pattern[offset % PATTERN_BYTES :][:size].tobytes()
+    sampler = _Sampler(random.Random(7))
+    sampler.check(pattern, offset, memoryview(good))
+    shifted = pattern[(offset + 1) % PATTERN_BYTES :][:size].tobytes()  # a byte lost before this read
+    with pytest.raises(RuntimeError, match="differing"):
+        sampler.check(pattern, offset, memoryview(shifted))
+    with pytest.raises(RuntimeError, match="differing"):
+        sampler.check(pattern, offset, memoryview(bytes(size)))  # zeros, not the bytes sent
+    if size > SAMPLE_TAIL_BYTES:
+        # A byte lost in the read's middle: its tail is one byte on.
+        lost = bytearray(good)
+        del lost[size // 2]
+        lost.append(0)
+        with pytest.raises(RuntimeError, match="differing"):
+            sampler.check(pattern, offset, memoryview(bytes(lost)))
 
 
 def test_iperf3_s_figure_is_the_mean_of_its_two_streams() -> None:
@@ -164,8 +211,10 @@ def test_the_table_gives_the_ratio_to_iperf3_and_names_failures() -> None:
         Point("socat_echo", 1 << 20, error="stalled for 30 s after 3768320 of 1073741824 bytes back"),
         Point("iperf3", 1 << 20, [Sample(0.5, 0.5, 0.6, gib)] * 3),
     ]
-    meta = {"machine": "test", "cpus": 2, "pinned": True, "load_before": "0", "load_after": "0", "date": "today", "repetitions": 3, "bytes": gib, "iperf3": "iperf 3.12"}
+    meta = {"machine": "test", "cpus": 2, "pinned": True, "load_before": "0", "load_after": "0", "date": "today", "repetitions": 3, "bytes": gib, "iperf3": "iperf 3.12", "check": "sampled"}
     table = markdown(points, meta)
+    assert "(`--check sampled`: the read's last 64 bytes" in table  # what the client compared is said
+    assert "(`--check every-byte`)" in markdown(points, {**meta, "check": "every-byte"})
     assert table.startswith("# Bulk transfer: 1 GiB through each server")
     assert "iperf3 (iperf 3.12) = `--bidir" in table  # the reference moves with iperf3's version
     # median wall 2 s for 1 GiB: 4.29 Gbit/s; iperf3 0.5 s: 17.18 Gbit/s; ratio 0.25
@@ -200,8 +249,8 @@ def test_both_receive_paths_are_measured_on_the_same_frame() -> None:
     assert result["ratio"] > 0
 
 
-def test_the_one_connection_c_echo_measures_checked_and_unchecked_transfers() -> None:
-    points = bound_points([64 * 1024], 1, 16 * MIB)
+def test_the_one_connection_c_echo_measures_unchecked_sampled_and_checked_transfers(tmp_path) -> None:
+    points = bound_points(compile_bound(str(tmp_path)), [64 * 1024], 1, 16 * MIB)
     assert sorted(point.target for point in points) == sorted(BOUND_TARGETS)
     for point in points:
         assert point.error is None, point.error
@@ -211,17 +260,21 @@ def test_the_one_connection_c_echo_measures_checked_and_unchecked_transfers() ->
 
 
 @pytest.mark.parametrize(
-    ("damage_at", "close_after", "message"),
+    ("damage_at", "drop_at", "close_after", "check", "message"),
     # Closing with our bytes unread resets: the receiving thread reads the close or the sending
     # one the reset, whichever comes first.
-    [(3 * MIB + 5, None, "a byte differs"), (None, 2 * MIB, "the server closed after|reset by peer|Broken pipe")],
-    ids=["wrong-byte", "closed-mid-transfer"],
+    [
+        (3 * MIB + 5, None, None, BOUND_TARGETS["bound: C echo, every byte"], "a byte differs"),
+        (None, 3 * MIB + 5, None, BOUND_TARGETS["bound: C echo, sampled"], "a byte differs"),
+        (None, None, 2 * MIB, BOUND_TARGETS["bound: C echo, every byte"], "the server closed after|reset by peer|Broken pipe"),
+    ],
+    ids=["wrong-byte-every-byte-checked", "lost-byte-sampled", "closed-mid-transfer"],
 )
-def test_the_c_client_calls_a_wrong_or_closing_echo_wrong(tmp_path, damage_at, close_after, message) -> None:
+def test_the_c_client_calls_a_wrong_or_closing_echo_wrong(tmp_path, damage_at, drop_at, close_after, check, message) -> None:
     binary = compile_bound(str(tmp_path))
-    with FakeServer(_echo_that_fails(damage_at, close_after)) as server:
+    with FakeServer(_echo_that_fails(damage_at, close_after, drop_at)) as server:
         with pytest.raises(RuntimeError, match=message):
-            bound_transfer(binary, server.port, None, MIB, 1, 16 * MIB)
+            bound_transfer(binary, server.port, None, MIB, check, 16 * MIB)
 
 
 def test_a_pre_forking_server_is_started_with_every_thread_on_the_server_cores() -> None:
@@ -236,3 +289,34 @@ def test_a_pre_forking_server_is_started_with_every_thread_on_the_server_cores()
         assert len(process_tree(server.pid)) >= 2, "fd-passing served with no worker"
         assert tree_affinities(server.pid) == {frozenset(SERVER_CORES)}  # workers forked later too
     assert os.sched_getaffinity(0) == own_cores  # the launching process is back on its own
+
+
+@pytest.mark.parametrize("check", ["sampled", "every-byte"])
+def test_the_c_client_measures_a_reference_server_through_its_frame_header(tmp_path, check) -> None:
+    """The default instrument: the relay validates the frame header the C client sends first."""
+    [point] = measure_target(
+        "runner:threading", serve_command("array-tcp", "threading"), [MIB], 1, c_client(compile_bound(str(tmp_path)), 16 * MIB), check
+    )
+    assert point.error is None, point.error
+    [sample] = point.samples
+    assert sample.total_bytes == 16 * MIB and sample.server_cpu_s is not None
+
+
+def test_the_c_client_calls_a_changed_frame_header_wrong(tmp_path) -> None:
+    binary = compile_bound(str(tmp_path))
+    with FakeServer(_echo_that_fails(damage_at=5, close_after=None)) as server:
+        with pytest.raises(RuntimeError, match="header came back changed"):
+            bound_transfer(binary, server.port, None, MIB, "sampled", 16 * MIB)
+
+
+def test_without_a_compiler_the_python_client_measures_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+    def no_compiler(directory: str) -> str:
+        raise RuntimeError("no C compiler (cc; .ci/run installs gcc)")
+
+    monkeypatch.setattr("harness.bulk.compile_bound", no_compiler)
+    options = argparse.Namespace(client="c", check="sampled", repetitions=1, bytes=4 * MIB, no_third_party=True)
+    meta: dict[str, object] = {}
+    [point] = _measure_all(["threading"], [MIB], options, meta, str(tmp_path))
+    assert meta["client"] == "python"
+    assert point.error is None and point.samples[0].total_bytes == 4 * MIB
+    assert "no C compiler (cc; .ci/run installs gcc): measuring with the Python client instead" in capsys.readouterr().err
