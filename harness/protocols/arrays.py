@@ -67,20 +67,21 @@ ORDERS = (b"C", b"F")
 # unit. This is numpy's ``dtype.str`` for every dtype of fixed item size but structured ones.
 DTYPE_PATTERN = re.compile(rb"^(?P<order>[<>|])(?P<kind>[biufcmMSUV])(?P<count>[1-9][0-9]*)(?P<unit>\[[0-9A-Za-z]+\])?$")
 
-# Input is paused while this much output is unsent: 1 MiB, a few dozen reads in flight
-# (the echo protocol's bound, for the same reason: the kernel's window absorbs a fast sender).
+# Input is paused while this much output is unsent: 1 MiB (the echo protocol's bound, for the
+# same reason: the kernel's window absorbs a fast sender). One read may pass it; the next waits.
 HIGH_WATER_BYTES = 1 << 20
 
-# The most one read into the ring asks for, and so the largest slice queued per read: 1 MiB.
-# Each read and each send costs a system call and a pass through the runner's loop, which
-# is what a Python relay adds to the kernel's copies; measured against 256 KiB reads (1 GiB
-# each way at 1 MiB writes, server on its own core, 5 transfers each, interleaved): threading
-# 17.5 -> 18.4 Gbit/s and uvloop 18.4 -> 18.9 (harness/bulk.py's client, checking samples),
-# the threading server's CPU per GiB 0.46 -> 0.43 s.
-RING_READ_BYTES = 1 << 20
+# The most one read into the ring asks for, and so the largest slice queued per read: 2 MiB.
+# Each read and each send costs a system call and a pass through the runner's loop, which is
+# what a Python relay adds to the kernel's copies. Measured 1 GiB each way at 1 MiB writes, server on its own core,
+# interleaved, 5 transfers each: 256 KiB -> 1 MiB reads, threading 17.5 -> 18.4 Gbit/s and
+# uvloop 18.4 -> 18.9 (Python client); 1 MiB -> 2 MiB, threading 19.1 -> 19.9, uvloop 19.4 ->
+# 19.9, selectors 19.3 -> 19.6, single 19.3 -> 20.0, asyncio 19.1 -> 19.8, fd-passing level
+# (C client); 4 MiB gained no more. At 64 KiB writes the same either way.
+RING_READ_BYTES = 2 << 20
 
 # The receive ring: the high-water mark plus room for the chunk a runner holds between two
-# pulls (at most one read: the reference runners' SEND_BYTES is the same 1 MiB), so that a
+# pulls (at most one read: the reference runners' SEND_BYTES is the same 2 MiB), so that a
 # relay below the mark always has room to read into.
 RING_BYTES = HIGH_WATER_BYTES + RING_READ_BYTES
 

@@ -36,11 +36,11 @@ LISTEN_BACKLOG = 4096
 RECV_BYTES = 65536
 
 # The most output pulled from a protocol at once, so a memoryview over a large body is sliced,
-# not copied. 1 MiB, the array relay's largest read (protocols/arrays.py RING_READ_BYTES): a
+# not copied. 2 MiB, the array relay's largest read (protocols/arrays.py RING_READ_BYTES): a
 # read sent back in one call. Measured on array-tcp, 1 GiB each way at 1 MiB writes, server on
 # its own core: with 256 KiB pulls of 1 MiB reads the server spent 0.46-0.47 s of kernel CPU per
 # GiB, with 1 MiB pulls 0.35-0.38 (threading and uvloop, 3 transfers each).
-SEND_BYTES = 1 << 20
+SEND_BYTES = 2 << 20
 
 # A connection with no traffic for this long is closed by the server, so that an idle or
 # vanished client cannot hold a thread, a process or a pool slot forever.
