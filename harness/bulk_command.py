@@ -34,7 +34,7 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
         default="sampled",
         help="what the client compares of each read against what it sent: a sample (its last 64 bytes and a "
         "4 KiB window at a random place; the default, as iperf3 checks nothing) or every byte (the figures "
-        "then include the client's comparing; the array-tcp suite checks every byte either way)",
+        "then include the client's comparing; the conformance suite checks every byte either way)",
     )
     parser.add_argument(
         "--client",
