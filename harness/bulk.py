@@ -80,7 +80,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from harness.bulk_command import DESCRIPTION, GIB, add_bulk_arguments
+from harness.bulk_command import CHECK_MODES, DESCRIPTION, GIB, add_bulk_arguments
 from harness.launch import RunningServer, launch_command, serve_command
 from harness.loadgen.procstat import start_on_cores, tree_cpu_seconds
 from harness.checks.endpoint import Deadline
@@ -103,7 +103,7 @@ DEFAULT_WRITE_SIZES = (1 << 20, 64 << 10)
 # per GiB instead of 0.48 and was the limit at 1 MiB writes (measured on uvloop, 3 runs).
 PATTERN_BYTES = (8 << 20) + 4099
 
-# How the client checks what comes back (``--check``). "every-byte": each byte against the one
+# How the client checks what comes back (``--check``, CHECK_MODES). "every-byte": each byte against the one
 # sent at its offset. "sampled", the default: in each read, its last SAMPLE_TAIL_BYTES and one
 # window of SAMPLE_WINDOW_BYTES at a random place. Why sampling is the default: the figure is a
 # ratio to iperf3, whose client checks no byte, and comparing every byte costs the client the
@@ -114,7 +114,6 @@ PATTERN_BYTES = (8 << 20) + 4099
 # against the odd-period pattern, so the read's tail differs), a server returning other bytes
 # (zeros, another connection's), a short or long reply; what it can miss, one corrupted byte
 # among many, the array-tcp suite catches (element-exact, 1 GiB and 4 GiB + 1).
-CHECK_MODES = ("sampled", "every-byte")
 SAMPLE_TAIL_BYTES = 64
 SAMPLE_WINDOW_BYTES = 4096
 
@@ -196,6 +195,12 @@ def _pinning_possible() -> bool:
     return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
 
 
+def frame_header(total: int) -> bytes:
+    """The header of the one array-tcp frame a transfer is: ``total`` bytes of ``|u1``, sent
+    first by either client (an echo returns it too; an array-tcp relay checks it)."""
+    return ArrayHeader("|u1", "C", (total,), total).encode()
+
+
 def transfer_through(
     address: tuple[str, int], total: int, write_size: int, server_pid: int | None, check: str = "sampled"
 ) -> Sample:
@@ -226,8 +231,7 @@ def transfer_through(
     received = 0
     server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
-    # One array-tcp frame of ``total`` bytes: its header first (an echo returns it too).
-    header = ArrayHeader("|u1", "C", (total,), total).encode()
+    header = frame_header(total)
     with socket.create_connection(address, timeout=STALL_TIMEOUT_S) as sock:
         started = time.perf_counter()
         sock.sendall(header)
@@ -468,7 +472,7 @@ def bound_transfer(binary: str, port: int, server_pid: int | None, write_size: i
         RuntimeError: the client failed (a byte came back wrong, the server closed or stalled).
     """
     server_cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
-    header = ArrayHeader("|u1", "C", (total,), total).encode().hex()
+    header = frame_header(total).hex()
     try:
         completed = subprocess.run(
             [binary, "client", str(port), str(write_size), str(total), str(C_CHECKS[check]), header],

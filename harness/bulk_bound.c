@@ -14,7 +14,7 @@
  *                                          "READY tcp 127.0.0.1:PORT" (wirecheck's launch
  *                                          contract); echo each connection, one at a time,
  *                                          reading up to 1 MiB per recv, until killed
- *   bulk_bound client PORT WRITE TOTAL CHECK [HEADER_HEX]
+ *   bulk_bound client PORT WRITE TOTAL CHECK HEADER_HEX
  *                                          send TOTAL bytes of a pattern, WRITE per send(), from
  *                                          a thread, while the main thread reads them back (up to
  *                                          1 MiB per recv, as harness/bulk.py's client does) and
@@ -187,7 +187,7 @@ static int client(int port, uint64_t write_size, uint64_t total, int check, cons
     struct timespec started, ended;
     getrusage(RUSAGE_SELF, &before);
     clock_gettime(CLOCK_MONOTONIC, &started);
-    if (header && exchange_header(fd, header)) return 1;
+    if (exchange_header(fd, header)) return 1;
     struct transfer transfer = {fd, pattern, total, write_size};
     pthread_t sender;
     if (pthread_create(&sender, NULL, send_pattern, &transfer)) die("pthread_create");
@@ -217,9 +217,8 @@ static int client(int port, uint64_t write_size, uint64_t total, int check, cons
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "serve")) serve(); /* never returns */
-    if ((argc == 6 || argc == 7) && !strcmp(argv[1], "client"))
-        return client(atoi(argv[2]), strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), atoi(argv[5]),
-                      argc == 7 ? argv[6] : NULL);
-    fprintf(stderr, "usage: bulk_bound serve | bulk_bound client PORT WRITE TOTAL CHECK [HEADER_HEX]\n");
+    if (argc == 7 && !strcmp(argv[1], "client"))
+        return client(atoi(argv[2]), strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10), atoi(argv[5]), argv[6]);
+    fprintf(stderr, "usage: bulk_bound serve | bulk_bound client PORT WRITE TOTAL CHECK HEADER_HEX\n");
     return 2;
 }

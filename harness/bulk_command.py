@@ -21,6 +21,11 @@ DESCRIPTION = (
 
 GIB = 1 << 30
 
+# How the client checks what comes back (harness/bulk.py explains why sampling is the default).
+CHECK_MODES = ("sampled", "every-byte")
+# Which client measures: bulk_bound.c's (the default) or harness/bulk.py's transfer_through.
+CLIENTS = ("c", "python")
+
 
 def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``wirecheck bulk`` (also ``python -m harness.bulk``)."""
@@ -30,16 +35,16 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--check",
-        choices=("sampled", "every-byte"),
-        default="sampled",
+        choices=CHECK_MODES,
+        default=CHECK_MODES[0],
         help="what the client compares of each read against what it sent: a sample (its last 64 bytes and a "
         "4 KiB window at a random place; the default, as iperf3 checks nothing) or every byte (the figures "
         "then include the client's comparing; the conformance suite checks every byte either way)",
     )
     parser.add_argument(
         "--client",
-        choices=("c", "python"),
-        default="c",
+        choices=CLIENTS,
+        default=CLIENTS[0],
         help="the client that measures every target: the C one built from harness/bulk_bound.c with cc "
         "(the default: an instrument that is not the limit, as iperf3 is C) or the Python one "
         "(what the Python recipe's own client reaches; used when there is no C compiler)",

@@ -18,7 +18,10 @@ import pytest
 from harness.bulk import (
     BOUND_TARGETS,
     PATTERN_BYTES,
+    BOUND_SOURCE,
+    RECEIVE_BYTES,
     SAMPLE_TAIL_BYTES,
+    SAMPLE_WINDOW_BYTES,
     SERVER_CORES,
     Point,
     Sample,
@@ -58,7 +61,7 @@ def test_a_transfer_through_a_reference_server_is_checked_and_timed() -> None:
 
 def _echo_that_fails(damage_at: int | None, close_after: int | None, drop_at: int | None = None):
     """A FakeServer behaviour: echo, but flip the byte at ``damage_at``, leave out the byte at
-    ``drop_at`` (and send one byte more at the end, so the count still matches) or close after
+    ``drop_at`` (everything after it comes back one byte early) or close after
     ``close_after`` bytes: a server the transfer must call wrong, and not hang on."""
 
     def behaviour(conn: socket.socket, stopping: threading.Event) -> None:
@@ -100,6 +103,16 @@ def test_a_wrong_or_closing_server_fails_the_transfer_and_its_sender_stops(
         with pytest.raises(RuntimeError, match=message):
             transfer_through(("127.0.0.1", server.port), 16 * MIB, MIB, None, check)
     assert "bulk-sender" not in {thread.name for thread in threading.enumerate()} - before
+
+
+def test_the_c_client_shares_the_python_clients_sizes() -> None:
+    """bulk_bound.c repeats the pattern's period, the read size and the sample's sizes: the
+    bound rows are comparable with ours only while the two agree."""
+    source = BOUND_SOURCE.read_text(encoding="utf-8")
+    assert "#define PATTERN_BYTES ((8u << 20) + 4099u)" in source and PATTERN_BYTES == (8 << 20) + 4099
+    assert "#define RECEIVE_BYTES (1u << 20)" in source and RECEIVE_BYTES == 1 << 20
+    assert f"#define SAMPLE_TAIL_BYTES {SAMPLE_TAIL_BYTES}u" in source
+    assert f"#define SAMPLE_WINDOW_BYTES {SAMPLE_WINDOW_BYTES}u" in source
 
 
 def test_a_check_mode_not_known_is_refused() -> None:
