@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.services import positive_int  # the CLI imports it anyway: no cost
+
 DESCRIPTION = (
     "Bulk-transfer throughput: a 1 GiB transfer through each runner, socat and xinetd, with "
     "iperf3 at the same write size beside them and the bound for an echo over one connection "
@@ -31,7 +33,7 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``wirecheck bulk`` (also ``python -m harness.bulk``)."""
     parser.add_argument("--runner", action="append", default=[], help="only these runners (repeatable; default all)")
     parser.add_argument(
-        "--write-size", action="append", type=int, default=[], help="bytes per send (repeatable; default 1 MiB, 64 KiB; the client reads up to 1 MiB, or the write size if larger, per recv)"
+        "--write-size", action="append", type=positive_int, default=[], help="bytes per send (repeatable; default 1 MiB, 64 KiB; the client reads up to 1 MiB, or the write size if larger, per recv)"
     )
     parser.add_argument(
         "--check",
@@ -49,8 +51,8 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
         "(the default: an instrument that is not the limit, as iperf3 is C) or the Python one "
         "(what the Python recipe's own client reaches; used when there is no C compiler)",
     )
-    parser.add_argument("--repetitions", type=int, default=3, help="measured transfers per point (default 3)")
-    parser.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
+    parser.add_argument("--repetitions", type=positive_int, default=3, help="measured transfers per point (default 3)")
+    parser.add_argument("--bytes", type=positive_int, default=GIB, help="bytes per transfer, each way (default 1 GiB)")
     parser.add_argument("--no-third-party", action="store_true", help="skip socat, xinetd, iperf3 and the C bound")
     parser.add_argument(
         "--receive-paths-only",

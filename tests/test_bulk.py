@@ -10,6 +10,8 @@ import argparse
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -333,3 +335,13 @@ def test_without_a_compiler_the_python_client_measures_and_says_so(tmp_path, mon
     assert meta["client"] == "python"
     assert point.error is None and point.samples[0].total_bytes == 4 * MIB
     assert "no C compiler (cc; .ci/run installs gcc): measuring with the Python client instead" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--bytes", "--repetitions", "--write-size"])
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_a_count_below_one_or_not_a_number_is_a_one_line_usage_error(option, value) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "harness", "bulk", option, value], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 2
+    assert f"argument {option}:" in completed.stderr and "Traceback" not in completed.stderr
